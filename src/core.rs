@@ -1,0 +1,346 @@
+//! The generic core: one versioned cell over a persistent map, shared by
+//! both faces. Readers touch only `hot`; everything else is the write path.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::backend::Backend;
+use crate::error::{panic_message, BoxError, CommitError};
+use crate::grace::Reclaim;
+use crate::history::{Registry, Released};
+use crate::index::{build_index, Indexer, ReadIndex};
+use crate::notify::Notify;
+use crate::published::{ChangeLog, Content, Published, SnapKey, SnapValue};
+use crate::snapshot::Snapshot;
+use crate::sync::{thread_token, AtomicU64, AtomicUsize, CachePadded, Current, Mutex, MutexGuard, Ordering};
+use crate::Version;
+
+/// Shortest change log kept, whatever the history length: enough for a
+/// subscriber that coalesced a burst of commits to diff cheaply.
+const MIN_LOG_WINDOW: usize = 32;
+
+pub(crate) type Validator<K, V, S> =
+    Arc<dyn Fn(&Snapshot<K, V, S>) -> Result<(), BoxError> + Send + Sync + 'static>;
+
+/// Settings fixed at construction (see `Builder`).
+pub(crate) struct Config<K, V, S: Backend<K, V>> {
+    pub(crate) history: usize,
+    pub(crate) validator: Option<Validator<K, V, S>>,
+    pub(crate) read_index: ReadIndex,
+    pub(crate) index_min_len: usize,
+    pub(crate) max_live: Option<usize>,
+    pub(crate) max_live_wait: Duration,
+}
+
+/// What readers poll, on its own cache lines: the current version and its
+/// number (the number is what `Reader` compares against its cached copy).
+struct Hot<K, V, S: Backend<K, V>> {
+    current: Current<Published<K, V, S>>,
+    epoch: AtomicU64,
+}
+
+pub(crate) struct Shared<K, V, S: Backend<K, V>> {
+    hot: CachePadded<Hot<K, V, S>>,
+    /// Serializes writers. Held by a `WriteTxn` from `write()` to its end.
+    writer: Mutex<()>,
+    /// Thread token of the writer-lock holder, to report re-entrant writes.
+    writer_owner: AtomicU64,
+    pub(crate) registry: Mutex<Registry<K, V, S>>,
+    pub(crate) notify: Notify,
+    pub(crate) reclaim: Arc<Reclaim>,
+    pub(crate) config: Config<K, V, S>,
+    pub(crate) backend: S,
+    pub(crate) map_id: u64,
+    pub(crate) commits: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) last_error: Mutex<Option<String>>,
+    /// Live `SnapMap` handles; at zero no commit can happen any more.
+    pub(crate) handles: AtomicUsize,
+    pub(crate) indexer: Indexer<K, V, S>,
+}
+
+/// The pending changes of a transaction.
+pub(crate) struct Draft<K, V, S: Backend<K, V>> {
+    pub(crate) map: S::Map,
+    pub(crate) label: Option<Arc<str>>,
+    pub(crate) changes: Changes<K>,
+    pub(crate) dirty: bool,
+}
+
+/// The keys a transaction changed, while there are few enough to record.
+pub(crate) enum Changes<K> {
+    Keys { keys: Vec<K>, limit: usize },
+    Unknown,
+}
+
+impl<K> Changes<K> {
+    pub(crate) fn tracking(base_len: usize) -> Self {
+        Changes::Keys {
+            keys: Vec::new(),
+            limit: 4096.max(base_len / 8),
+        }
+    }
+
+    pub(crate) fn note(&mut self, key: impl FnOnce() -> K) {
+        if let Changes::Keys { keys, limit } = self {
+            if keys.len() < *limit {
+                keys.push(key());
+            } else {
+                *self = Changes::Unknown;
+            }
+        }
+    }
+
+    fn into_recorded(self) -> Option<Box<[K]>> {
+        match self {
+            Changes::Keys { keys, .. } => Some(keys.into_boxed_slice()),
+            Changes::Unknown => None,
+        }
+    }
+}
+
+/// The writer lock, held for the life of a transaction.
+pub(crate) struct WriterLock<'a> {
+    _guard: MutexGuard<'a, ()>,
+    owner: &'a AtomicU64,
+}
+
+impl Drop for WriterLock<'_> {
+    fn drop(&mut self) {
+        self.owner.store(0, Ordering::Relaxed);
+    }
+}
+
+static NEXT_MAP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
+    pub(crate) fn new(backend: S, map: S::Map, label: Option<Arc<str>>, config: Config<K, V, S>) -> Arc<Self> {
+        let map_id = NEXT_MAP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reclaim = Arc::new(Reclaim::new());
+        let content = Content {
+            map,
+            version: Version::INITIAL,
+            committed_at: SystemTime::now(),
+            label,
+            log: ChangeLog::new(),
+        };
+        let initial = Arc::new(Published::new(content, map_id, Arc::clone(&reclaim)));
+        if config.read_index == ReadIndex::Eager && initial.len() >= config.index_min_len {
+            // Nothing is published yet, so a panic here is the caller's.
+            let index = build_index::<K, V, S>(&initial.content.map, backend.index_hasher(), || false);
+            let _ = initial.index.set(index.expect("eager builds are never abandoned"));
+        }
+        let shared = Arc::new(Self {
+            registry: Mutex::new(Registry::new(&initial, config.history)),
+            hot: CachePadded(Hot {
+                current: Current::new(Arc::clone(&initial)),
+                epoch: AtomicU64::new(0),
+            }),
+            writer: Mutex::new(()),
+            writer_owner: AtomicU64::new(0),
+            notify: Notify::new(Version::INITIAL),
+            reclaim,
+            config,
+            backend,
+            map_id,
+            commits: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            handles: AtomicUsize::new(1),
+            indexer: Indexer::new(),
+        });
+        shared.schedule_index(&initial);
+        shared
+    }
+
+    #[inline]
+    pub(crate) fn current(&self) -> &Current<Published<K, V, S>> {
+        &self.hot.current
+    }
+
+    /// The current version number (one relaxed load: callers that need the
+    /// version's contents load the snapshot, which synchronizes).
+    #[inline]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.hot.epoch.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn load(&self) -> Snapshot<K, V, S> {
+        Snapshot::from_held(self.hot.current.load())
+    }
+
+    pub(crate) fn lock_writer(&self) -> WriterLock<'_> {
+        let token = thread_token();
+        assert!(
+            self.writer_owner.load(Ordering::Relaxed) != token,
+            "snapmap: write() on a thread that already holds this map's writer lock \
+             (an open WriteTxn or an update() closure); it would deadlock"
+        );
+        let guard = self.writer.lock();
+        self.writer_owner.store(token, Ordering::Relaxed);
+        WriterLock {
+            _guard: guard,
+            owner: &self.writer_owner,
+        }
+    }
+
+    pub(crate) fn try_lock_writer(&self) -> Option<WriterLock<'_>> {
+        let guard = self.writer.try_lock()?;
+        self.writer_owner.store(thread_token(), Ordering::Relaxed);
+        Some(WriterLock {
+            _guard: guard,
+            owner: &self.writer_owner,
+        })
+    }
+
+    /// A fresh draft on top of the current version.
+    pub(crate) fn draft(&self, _writer: &WriterLock<'_>) -> (Version, Draft<K, V, S>) {
+        let base = self.hot.current.load();
+        let draft = Draft {
+            map: base.content.map.clone(),
+            label: None,
+            changes: Changes::tracking(base.len()),
+            dirty: false,
+        };
+        (base.version(), draft)
+    }
+
+    /// The commit pipeline: validate, build an eager index, respect the live
+    /// version cap, publish, record history, notify. Runs under the writer
+    /// lock, so the current version cannot change underneath it.
+    /// Returns the versions this commit let go of: the caller drops them
+    /// after releasing the writer lock, since freeing runs values' `Drop`.
+    pub(crate) fn commit(
+        self: &Arc<Self>,
+        draft: Draft<K, V, S>,
+        _writer: &WriterLock<'_>,
+    ) -> Result<(Version, Option<Released<K, V, S>>), CommitError> {
+        let (base_version, log) = {
+            let base = self.hot.current.load();
+            (base.version(), base.content.log.clone())
+        };
+        if !draft.dirty {
+            return Ok((base_version, None));
+        }
+        let version = base_version.next();
+        let content = Content {
+            map: draft.map,
+            version,
+            committed_at: SystemTime::now(),
+            label: draft.label,
+            log: log.push(version, draft.changes.into_recorded(), self.log_window()),
+        };
+        let candidate = Arc::new(Published::new(content, self.map_id, Arc::clone(&self.reclaim)));
+        self.prepare(&candidate, base_version).inspect_err(|e| self.record_failure(e))?;
+        let released = {
+            let mut registry = self.registry.lock();
+            let previous = self.hot.current.swap(Arc::clone(&candidate));
+            self.hot.epoch.store(version.get(), Ordering::Release);
+            registry.published(previous, &candidate)
+        };
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        self.notify.published(version);
+        self.schedule_index(&candidate);
+        Ok((version, Some(released)))
+    }
+
+    /// Everything that may refuse a candidate, before anything is published.
+    fn prepare(&self, candidate: &Arc<Published<K, V, S>>, current: Version) -> Result<(), CommitError> {
+        if let Some(validator) = &self.config.validator {
+            let snapshot = Snapshot::from_arc(Arc::clone(candidate));
+            match catch_unwind(AssertUnwindSafe(|| validator(&snapshot))) {
+                Ok(Ok(())) => {}
+                Ok(Err(reason)) => {
+                    return Err(CommitError::Rejected {
+                        candidate: candidate.version(),
+                        current,
+                        reason,
+                    })
+                }
+                Err(payload) => {
+                    return Err(CommitError::Panicked {
+                        current,
+                        during: "validator",
+                        message: panic_message(&*payload),
+                    })
+                }
+            }
+        }
+        if self.config.read_index == ReadIndex::Eager && candidate.len() >= self.config.index_min_len {
+            let hasher = self.backend.index_hasher();
+            let built = catch_unwind(AssertUnwindSafe(|| build_index::<K, V, S>(&candidate.content.map, hasher, || false)));
+            match built {
+                Ok(index) => {
+                    let _ = candidate.index.set(index.expect("eager builds are never abandoned"));
+                }
+                Err(payload) => {
+                    return Err(CommitError::Panicked {
+                        current,
+                        during: "read index build",
+                        message: panic_message(&*payload),
+                    })
+                }
+            }
+        }
+        if let Some(limit) = self.config.max_live {
+            self.wait_for_room(limit, current)?;
+        }
+        Ok(())
+    }
+
+    /// The live-version cap: after publishing, the new version and the one
+    /// it replaces may both be alive, plus every older version a snapshot
+    /// still holds. Wait for old snapshots to go, up to `max_live_wait`.
+    fn wait_for_room(&self, limit: usize, current: Version) -> Result<(), CommitError> {
+        let room = || self.registry.lock().live_retired() + 2 <= limit;
+        if room() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let deadline = started + self.config.max_live_wait;
+        if self.reclaim.wait_until(Some(deadline), room) {
+            return Ok(());
+        }
+        Err(CommitError::TooManyLiveVersions {
+            current,
+            live: self.registry.lock().live_retired() + 1,
+            limit,
+            waited: started.elapsed(),
+        })
+    }
+
+    pub(crate) fn record_failure(&self, error: &CommitError) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        *self.last_error.lock() = Some(error.to_string());
+    }
+
+    pub(crate) fn log_window(&self) -> usize {
+        self.config.history.max(MIN_LOG_WINDOW)
+    }
+
+    fn schedule_index(self: &Arc<Self>, published: &Arc<Published<K, V, S>>) {
+        if let ReadIndex::Background { quiet } = self.config.read_index {
+            if published.len() >= self.config.index_min_len {
+                self.indexer.schedule(self, published, quiet);
+            }
+        }
+    }
+
+    /// `synchronize_timeout`: waits until no published object older than the
+    /// version current at the call is alive.
+    pub(crate) fn synchronize(&self, deadline: Option<Instant>) -> bool {
+        let target = Version::new(self.epoch());
+        self.reclaim
+            .wait_until(deadline, || self.registry.lock().none_alive_before(target))
+    }
+
+}
+
+impl<K, V, S: Backend<K, V>> Shared<K, V, S> {
+    /// Called when the last `SnapMap` handle goes: no commit can follow.
+    pub(crate) fn close(&self) {
+        self.notify.close();
+        self.indexer.shutdown();
+    }
+}
