@@ -133,6 +133,7 @@
 mod backend;
 mod builder;
 mod core;
+mod derived;
 mod diff;
 mod error;
 mod grace;
@@ -148,6 +149,11 @@ mod stats;
 mod sync;
 mod txn;
 mod version;
+
+#[cfg(feature = "config")]
+pub mod config;
+#[cfg(feature = "ip")]
+pub mod route;
 
 pub use crate::backend::{Backend, DefaultHashBuilder, Lookup, Ordered};
 pub use crate::builder::{Builder, IntoValidator, NoValidator};

@@ -4,6 +4,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use crate::backend::{Backend, Index, Lookup};
+use crate::derived::Derived;
 use crate::grace::Reclaim;
 use crate::Version;
 
@@ -49,6 +50,8 @@ pub(crate) struct Published<K, V, S: Backend<K, V>> {
     /// later by the background builder). Readers check it with one acquire
     /// load; its contents are exactly `content.map`'s.
     pub(crate) index: OnceLock<Index<K, V, S>>,
+    /// Other data derived from this version, computed on first use.
+    pub(crate) derived: Derived,
     /// Which map this version belongs to: change logs only describe
     /// versions of the same map.
     pub(crate) map_id: u64,
@@ -60,6 +63,7 @@ impl<K, V, S: Backend<K, V>> Published<K, V, S> {
         Self {
             content,
             index: OnceLock::new(),
+            derived: Derived::default(),
             map_id,
             reclaim,
         }
@@ -103,6 +107,7 @@ impl<K, V, S: Backend<K, V>> Drop for Published<K, V, S> {
         let empty = S::empty_like(&self.content.map);
         drop(std::mem::replace(&mut self.content.map, empty));
         drop(self.index.take());
+        drop(std::mem::take(&mut self.derived));
     }
 }
 

@@ -78,6 +78,15 @@ impl<K, V, S: Backend<K, V>> Snapshot<K, V, S> {
         std::ptr::eq(self.published(), other.published())
     }
 
+    /// Data derived from this version's contents, computed by `init` on the
+    /// first call for type `T` and cached in the version for every later
+    /// call on any snapshot of it (e.g. the set of prefix lengths of an IP
+    /// routing table). `init` may run more than once if threads race on the
+    /// first call; one result is kept.
+    pub(crate) fn derived<T: std::any::Any + Send + Sync>(&self, init: impl FnOnce(&Self) -> T) -> &T {
+        self.published().derived.get_or_init(|| init(self))
+    }
+
     /// Whether this version's derived read index has been built.
     pub fn has_read_index(&self) -> bool {
         self.published().index.get().is_some()

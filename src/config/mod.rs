@@ -1,0 +1,1 @@
+//! Hot-reloadable config store (feature `config`). Work in progress.

@@ -1,0 +1,1 @@
+//! IP routing tables over the ordered face (feature `ip`). Work in progress.
