@@ -159,11 +159,17 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         &self.hot.current
     }
 
-    /// The current version number (one relaxed load: callers that need the
-    /// version's contents load the snapshot, which synchronizes).
+    /// The number of the newest version, published or about to be: the
+    /// epoch is bumped just before the pointer is swapped. One relaxed load,
+    /// for "has anything changed?" checks that then load the pointer.
     #[inline]
     pub(crate) fn epoch(&self) -> u64 {
         self.hot.epoch.load(Ordering::Relaxed)
+    }
+
+    /// The number of the version `load` returns now.
+    pub(crate) fn current_version(&self) -> Version {
+        self.hot.current.load().version()
     }
 
     pub(crate) fn load(&self) -> Snapshot<K, V, S> {
@@ -235,8 +241,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         self.prepare(&candidate, base_version).inspect_err(|e| self.record_failure(e))?;
         let released = {
             let mut registry = self.registry.lock();
-            let previous = self.hot.current.swap(Arc::clone(&candidate));
+            // The epoch goes first: whoever sees the new pointer then also
+            // sees the new epoch, so a thread that got this version from
+            // `load` never gets an older one from its `Reader` afterwards.
             self.hot.epoch.store(version.get(), Ordering::Release);
+            let previous = self.hot.current.swap(Arc::clone(&candidate));
             registry.published(previous, &candidate)
         };
         self.commits.fetch_add(1, Ordering::Relaxed);
@@ -330,7 +339,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
     /// `synchronize_timeout`: waits until no published object older than the
     /// version current at the call is alive.
     pub(crate) fn synchronize(&self, deadline: Option<Instant>) -> bool {
-        let target = Version::new(self.epoch());
+        let target = self.current_version();
         self.reclaim
             .wait_until(deadline, || self.registry.lock().none_alive_before(target))
     }

@@ -87,7 +87,7 @@ pub struct Subscriber<K, V, S: Backend<K, V> = DefaultHashBuilder> {
 
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Subscriber<K, V, S> {
     pub(crate) fn new(shared: Arc<Shared<K, V, S>>) -> Self {
-        let seen = Version::new(shared.epoch());
+        let seen = shared.current_version();
         let id = shared.notify.next_id.fetch_add(1, Ordering::Relaxed);
         shared.notify.subscribers.fetch_add(1, Ordering::Relaxed);
         Self { shared, seen, id }
@@ -100,7 +100,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Subscriber<K, V, S> {
 
     /// Whether a version newer than [`seen`](Self::seen) has been published.
     pub fn has_changed(&self) -> bool {
-        self.shared.epoch() > self.seen.get()
+        self.shared.current_version() > self.seen
     }
 
     /// The current snapshot, marked as seen.

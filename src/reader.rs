@@ -52,10 +52,10 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Reader<K, V, S> {
         &self.cached
     }
 
-    // A relaxed read of the epoch may run ahead of or behind the pointer;
-    // either way the snapshot we fetch is at least as new as the cached one
-    // (same-location coherence), and a lagging epoch just means another
-    // refresh on a later call.
+    // The epoch is bumped just before the pointer is swapped, so a refresh
+    // may still fetch the previous version; `cached_version` then stays
+    // behind the epoch and the next call refreshes again. Same-location
+    // coherence keeps what we fetch at least as new as what we had.
     #[cold]
     #[inline(never)]
     fn refresh(&mut self) {
