@@ -53,7 +53,9 @@ pub struct NoValidator;
 pub trait IntoValidator<K, V, S: Backend<K, V>> {
     #[doc(hidden)]
     #[allow(clippy::type_complexity)] // reason: spelled out because the alias is crate-private
-    fn into_validator(self) -> Option<Arc<dyn Fn(&Snapshot<K, V, S>) -> Result<(), BoxError> + Send + Sync>>;
+    fn into_validator(
+        self,
+    ) -> Option<Arc<dyn Fn(&Snapshot<K, V, S>) -> Result<(), BoxError> + Send + Sync>>;
 }
 
 impl<K, V, S: Backend<K, V>> IntoValidator<K, V, S> for NoValidator {

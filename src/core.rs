@@ -13,7 +13,9 @@ use crate::index::{build_index, Indexer, ReadIndex};
 use crate::notify::Notify;
 use crate::published::{ChangeLog, Content, Published, SnapKey, SnapValue};
 use crate::snapshot::Snapshot;
-use crate::sync::{thread_token, AtomicU64, AtomicUsize, CachePadded, Current, Mutex, MutexGuard, Ordering};
+use crate::sync::{
+    thread_token, AtomicU64, AtomicUsize, CachePadded, Current, Mutex, MutexGuard, Ordering,
+};
 use crate::Version;
 
 /// Shortest change log kept, whatever the history length: enough for a
@@ -100,6 +102,10 @@ impl<K> Changes<K> {
     }
 }
 
+/// A commit's result: the version it returns and, if it published, the
+/// versions it let go of (dropped by the caller, after the writer lock).
+pub(crate) type Committed<K, V, S> = (Version, Option<Released<K, V, S>>);
+
 /// The writer lock, held for the life of a transaction.
 pub(crate) struct WriterLock<'a> {
     _guard: MutexGuard<'a, ()>,
@@ -115,7 +121,12 @@ impl Drop for WriterLock<'_> {
 static NEXT_MAP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
-    pub(crate) fn new(backend: S, map: S::Map, label: Option<Arc<str>>, config: Config<K, V, S>) -> Arc<Self> {
+    pub(crate) fn new(
+        backend: S,
+        map: S::Map,
+        label: Option<Arc<str>>,
+        config: Config<K, V, S>,
+    ) -> Arc<Self> {
         let map_id = NEXT_MAP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let reclaim = Arc::new(Reclaim::new());
         let content = Content {
@@ -128,8 +139,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         let initial = Arc::new(Published::new(content, map_id, Arc::clone(&reclaim)));
         if config.read_index == ReadIndex::Eager && initial.len() >= config.index_min_len {
             // Nothing is published yet, so a panic here is the caller's.
-            let index = build_index::<K, V, S>(&initial.content.map, backend.index_hasher(), || false);
-            let _ = initial.index.set(index.expect("eager builds are never abandoned"));
+            let index =
+                build_index::<K, V, S>(&initial.content.map, backend.index_hasher(), || false);
+            let _ = initial
+                .index
+                .set(index.expect("eager builds are never abandoned"));
         }
         let shared = Arc::new(Self {
             registry: Mutex::new(Registry::new(&initial, config.history)),
@@ -221,7 +235,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         self: &Arc<Self>,
         draft: Draft<K, V, S>,
         _writer: &WriterLock<'_>,
-    ) -> Result<(Version, Option<Released<K, V, S>>), CommitError> {
+    ) -> Result<Committed<K, V, S>, CommitError> {
         let (base_version, log) = {
             let base = self.hot.current.load();
             (base.version(), base.content.log.clone())
@@ -237,8 +251,13 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             label: draft.label,
             log: log.push(version, draft.changes.into_recorded(), self.log_window()),
         };
-        let candidate = Arc::new(Published::new(content, self.map_id, Arc::clone(&self.reclaim)));
-        self.prepare(&candidate, base_version).inspect_err(|e| self.record_failure(e))?;
+        let candidate = Arc::new(Published::new(
+            content,
+            self.map_id,
+            Arc::clone(&self.reclaim),
+        ));
+        self.prepare(&candidate, base_version)
+            .inspect_err(|e| self.record_failure(e))?;
         let released = {
             let mut registry = self.registry.lock();
             // The epoch goes first: whoever sees the new pointer then also
@@ -255,7 +274,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
     }
 
     /// Everything that may refuse a candidate, before anything is published.
-    fn prepare(&self, candidate: &Arc<Published<K, V, S>>, current: Version) -> Result<(), CommitError> {
+    fn prepare(
+        &self,
+        candidate: &Arc<Published<K, V, S>>,
+        current: Version,
+    ) -> Result<(), CommitError> {
         if let Some(validator) = &self.config.validator {
             let snapshot = Snapshot::from_arc(Arc::clone(candidate));
             match catch_unwind(AssertUnwindSafe(|| validator(&snapshot))) {
@@ -276,12 +299,18 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
                 }
             }
         }
-        if self.config.read_index == ReadIndex::Eager && candidate.len() >= self.config.index_min_len {
+        if self.config.read_index == ReadIndex::Eager
+            && candidate.len() >= self.config.index_min_len
+        {
             let hasher = self.backend.index_hasher();
-            let built = catch_unwind(AssertUnwindSafe(|| build_index::<K, V, S>(&candidate.content.map, hasher, || false)));
+            let built = catch_unwind(AssertUnwindSafe(|| {
+                build_index::<K, V, S>(&candidate.content.map, hasher, || false)
+            }));
             match built {
                 Ok(index) => {
-                    let _ = candidate.index.set(index.expect("eager builds are never abandoned"));
+                    let _ = candidate
+                        .index
+                        .set(index.expect("eager builds are never abandoned"));
                 }
                 Err(payload) => {
                     return Err(CommitError::Panicked {
@@ -343,7 +372,6 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         self.reclaim
             .wait_until(deadline, || self.registry.lock().none_alive_before(target))
     }
-
 }
 
 impl<K, V, S: Backend<K, V>> Shared<K, V, S> {

@@ -45,7 +45,8 @@ where
     }
     match changed_keys(new, old) {
         Some(keys) => {
-            let mut seen: HashSet<&K, DefaultHashBuilder> = HashSet::with_capacity_and_hasher(keys.len(), DefaultHashBuilder::default());
+            let mut seen: HashSet<&K, DefaultHashBuilder> =
+                HashSet::with_capacity_and_hasher(keys.len(), DefaultHashBuilder::default());
             for key in keys {
                 if !seen.insert(key) {
                     continue;
@@ -55,7 +56,9 @@ where
                 match (before, after) {
                     (None, Some(v)) => out.push(Change::Added(key.clone(), v.clone())),
                     (Some(v), None) => out.push(Change::Removed(key.clone(), v.clone())),
-                    (Some(a), Some(b)) if a != b => out.push(Change::Updated(key.clone(), a.clone(), b.clone())),
+                    (Some(a), Some(b)) if a != b => {
+                        out.push(Change::Updated(key.clone(), a.clone(), b.clone()))
+                    }
                     _ => {}
                 }
             }
@@ -68,10 +71,20 @@ where
 
 /// The keys that may differ between two versions of one map, from the
 /// later version's change log.
-fn changed_keys<'a, K, V, S: Backend<K, V>>(a: &'a Published<K, V, S>, b: &'a Published<K, V, S>) -> Option<Vec<&'a K>> {
+fn changed_keys<'a, K, V, S: Backend<K, V>>(
+    a: &'a Published<K, V, S>,
+    b: &'a Published<K, V, S>,
+) -> Option<Vec<&'a K>> {
     if a.map_id != b.map_id {
         return None;
     }
-    let (older, newer) = if a.version() < b.version() { (a, b) } else { (b, a) };
-    newer.content.log.keys_between(older.version(), newer.version())
+    let (older, newer) = if a.version() < b.version() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    newer
+        .content
+        .log
+        .keys_between(older.version(), newer.version())
 }

@@ -41,7 +41,11 @@ impl Reclaim {
 
     /// Waits until `done()` holds (re-checked after each freed version) or
     /// `deadline` passes. Returns whether `done()` held.
-    pub(crate) fn wait_until(&self, deadline: Option<Instant>, mut done: impl FnMut() -> bool) -> bool {
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        mut done: impl FnMut() -> bool,
+    ) -> bool {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         let mut guard = self.lock.lock();

@@ -19,12 +19,14 @@ struct Kept<K, V, S: Backend<K, V>> {
     published: Weak<Published<K, V, S>>,
 }
 
+type Retired<K, V, S> = (Version, Weak<Published<K, V, S>>);
+
 pub(crate) struct Registry<K, V, S: Backend<K, V>> {
     /// Oldest first; the current version is always last.
     ring: VecDeque<Kept<K, V, S>>,
     capacity: usize,
     /// Every published object that is not current, while it may be alive.
-    retired: Vec<(Version, Weak<Published<K, V, S>>)>,
+    retired: Vec<Retired<K, V, S>>,
 }
 
 /// Versions the registry let go of. Dropped by the caller after every lock is
@@ -75,7 +77,11 @@ impl<K, V, S: Backend<K, V>> Registry<K, V, S> {
     }
 
     pub(crate) fn oldest(&self) -> Version {
-        self.ring.front().expect("ring holds the current version").content.version
+        self.ring
+            .front()
+            .expect("ring holds the current version")
+            .content
+            .version
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -115,7 +121,10 @@ impl<K, V, S: Backend<K, V>> Registry<K, V, S> {
 
     /// Published objects alive besides the current one.
     pub(crate) fn live_retired(&self) -> usize {
-        self.retired.iter().filter(|(_, w)| w.strong_count() > 0).count()
+        self.retired
+            .iter()
+            .filter(|(_, w)| w.strong_count() > 0)
+            .count()
     }
 
     /// Whether no published object older than `version` is alive.

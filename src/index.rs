@@ -130,7 +130,12 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
 
     /// Asks for `published` to be indexed once it has been current for
     /// `quiet`. Never blocks on a build in progress.
-    pub(crate) fn schedule(&self, shared: &Arc<Shared<K, V, S>>, published: &Arc<Published<K, V, S>>, quiet: Duration) {
+    pub(crate) fn schedule(
+        &self,
+        shared: &Arc<Shared<K, V, S>>,
+        published: &Arc<Published<K, V, S>>,
+        quiet: Duration,
+    ) {
         {
             let mut plan = self.plan.lock();
             if plan.stopped {
@@ -201,7 +206,10 @@ impl<K, V, S: Backend<K, V>> Indexer<K, V, S> {
     }
 
     pub(crate) fn is_running(&self) -> bool {
-        self.thread.lock().as_ref().is_some_and(|h| !h.is_finished())
+        self.thread
+            .lock()
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
     }
 }
 
@@ -217,7 +225,9 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
             if superseded() {
                 return;
             }
-            let Some(index) = build_index::<K, V, S>(&job.map, shared.backend.index_hasher(), superseded) else {
+            let Some(index) =
+                build_index::<K, V, S>(&job.map, shared.backend.index_hasher(), superseded)
+            else {
                 return;
             };
             if let Some(target) = job.target.upgrade() {

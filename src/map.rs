@@ -94,7 +94,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        self.shared.current().load().get_key_value(key).map(|(_, v)| v.clone())
+        self.shared
+            .current()
+            .load()
+            .get_key_value(key)
+            .map(|(_, v)| v.clone())
     }
 
     /// Whether `key` is in the current version.
@@ -166,7 +170,10 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
     /// writer lock is released and the map stays usable (no poisoning).
     /// Calling `write`, `insert`, `update`… on the same map inside `f`
     /// panics (it would deadlock); use the `txn` you are given.
-    pub fn update(&self, f: impl FnOnce(&mut WriteTxn<'_, K, V, S>)) -> Result<Version, CommitError> {
+    pub fn update(
+        &self,
+        f: impl FnOnce(&mut WriteTxn<'_, K, V, S>),
+    ) -> Result<Version, CommitError> {
         let mut txn = self.write();
         f(&mut txn);
         txn.commit()
@@ -175,7 +182,10 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
     /// Replaces the whole contents with `entries` in one version (a full
     /// resync). The new map is built before the writer lock is taken.
     /// Always publishes, even if the contents are equal.
-    pub fn replace_all(&self, entries: impl IntoIterator<Item = (K, V)>) -> Result<Version, CommitError> {
+    pub fn replace_all(
+        &self,
+        entries: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Version, CommitError> {
         let mut map = self.shared.backend.empty();
         for (k, v) in entries {
             S::insert(&mut map, k, v);
@@ -227,7 +237,14 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
         };
         // The keys that differ are the ones changed since `version`, when
         // the current version's change log still covers them.
-        let changes = match self.shared.current().load().content.log.keys_between(version, current) {
+        let changes = match self
+            .shared
+            .current()
+            .load()
+            .content
+            .log
+            .keys_between(version, current)
+        {
             Some(keys) => Changes::Keys {
                 limit: keys.len(),
                 keys: keys.into_iter().cloned().collect(),
@@ -305,13 +322,17 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V> + Default> Default for SnapMap<K
     }
 }
 
-impl<K: SnapKey, V: SnapValue, S: Backend<K, V> + Default> FromIterator<(K, V)> for SnapMap<K, V, S> {
+impl<K: SnapKey, V: SnapValue, S: Backend<K, V> + Default> FromIterator<(K, V)>
+    for SnapMap<K, V, S>
+{
     fn from_iter<I: IntoIterator<Item = (K, V)>>(entries: I) -> Self {
         Self::builder().contents(entries).build()
     }
 }
 
-impl<K: SnapKey + fmt::Debug, V: SnapValue + fmt::Debug, S: Backend<K, V>> fmt::Debug for SnapMap<K, V, S> {
+impl<K: SnapKey + fmt::Debug, V: SnapValue + fmt::Debug, S: Backend<K, V>> fmt::Debug
+    for SnapMap<K, V, S>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("SnapMap").field(&self.load()).finish()
     }

@@ -162,7 +162,10 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Subscriber<K, V, S> {
 
 impl<K, V, S: Backend<K, V>> Drop for Subscriber<K, V, S> {
     fn drop(&mut self) {
-        self.shared.notify.subscribers.fetch_sub(1, Ordering::Relaxed);
+        self.shared
+            .notify
+            .subscribers
+            .fetch_sub(1, Ordering::Relaxed);
         self.shared.notify.state.lock().wakers.remove(&self.id);
     }
 }

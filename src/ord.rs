@@ -132,10 +132,7 @@ impl<K: SnapKey + Ord + Borrow<str>, V: SnapValue> Snapshot<K, V, Ordered> {
                 if accept(k) {
                     return Some((key, value));
                 }
-                match k.len().checked_sub(1) {
-                    Some(shorter) => shorter,
-                    None => return None,
-                }
+                k.len().checked_sub(1)?
             } else {
                 common_prefix_len(k, probe)
             };
@@ -203,6 +200,8 @@ impl<'a, K: Ord + Borrow<str>, V> Iterator for Prefix<'a, K, V> {
 
 impl<K, V> fmt::Debug for Prefix<'_, K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Prefix").field("prefix", &self.prefix).finish_non_exhaustive()
+        f.debug_struct("Prefix")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
     }
 }

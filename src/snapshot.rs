@@ -83,7 +83,10 @@ impl<K, V, S: Backend<K, V>> Snapshot<K, V, S> {
     /// call on any snapshot of it (e.g. the set of prefix lengths of an IP
     /// routing table). `init` may run more than once if threads race on the
     /// first call; one result is kept.
-    pub(crate) fn derived<T: std::any::Any + Send + Sync>(&self, init: impl FnOnce(&Self) -> T) -> &T {
+    pub(crate) fn derived<T: std::any::Any + Send + Sync>(
+        &self,
+        init: impl FnOnce(&Self) -> T,
+    ) -> &T {
         self.published().derived.get_or_init(|| init(self))
     }
 
@@ -232,7 +235,9 @@ where
 
 impl<K, V, S: Backend<K, V>> fmt::Debug for Iter<'_, K, V, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Iter").field("remaining", &self.inner.len()).finish()
+        f.debug_struct("Iter")
+            .field("remaining", &self.inner.len())
+            .finish()
     }
 }
 

@@ -93,7 +93,11 @@ impl Condvar {
     /// Returns `false` once the deadline has passed. Spurious wakeups happen:
     /// callers re-check their condition in a loop.
     #[cfg(not(loom))]
-    pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Option<Instant>) -> bool {
+    pub(crate) fn wait_until<T>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        deadline: Option<Instant>,
+    ) -> bool {
         match deadline {
             None => {
                 self.inner.wait(guard);
@@ -106,7 +110,11 @@ impl Condvar {
     /// Under loom there is no clock: every wait is untimed, so a lost wakeup
     /// shows up as a deadlock the model checker reports.
     #[cfg(loom)]
-    pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, _deadline: Option<Instant>) -> bool {
+    pub(crate) fn wait_until<T>(
+        &self,
+        guard: &mut MutexGuard<'_, T>,
+        _deadline: Option<Instant>,
+    ) -> bool {
         let g = guard.0.take().expect("guard present");
         guard.0 = Some(self.inner.wait(g).unwrap_or_else(|e| e.into_inner()));
         true
@@ -187,7 +195,10 @@ impl<T> Current<T> {
 
     #[cfg(loom)]
     pub(crate) fn swap(&self, new: Arc<T>) -> Arc<T> {
-        std::mem::replace(&mut *self.cell.lock().unwrap_or_else(|e| e.into_inner()), new)
+        std::mem::replace(
+            &mut *self.cell.lock().unwrap_or_else(|e| e.into_inner()),
+            new,
+        )
     }
 }
 

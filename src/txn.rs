@@ -161,15 +161,19 @@ impl<'a, K: SnapKey, V: SnapValue, S: Backend<K, V>> WriteTxn<'a, K, V, S> {
             let error = CommitError::Panicked {
                 current: self.base,
                 during: "transaction",
-                message: "an earlier operation on this transaction panicked (a key's Hash/Eq/Ord or a \
+                message:
+                    "an earlier operation on this transaction panicked (a key's Hash/Eq/Ord or a \
                           value's Clone); its working copy was discarded"
-                    .to_owned(),
+                        .to_owned(),
             };
             self.shared.record_failure(&error);
             return Err(error);
         }
         let Self {
-            shared, lock, draft, ..
+            shared,
+            lock,
+            draft,
+            ..
         } = self;
         let result = shared.commit(draft, &lock);
         drop(lock);

@@ -38,7 +38,8 @@ fn constructors() {
     assert_eq!(c.version().get(), 0, "initial contents are version 0");
     assert_eq!(c.get("y"), Some(2));
 
-    let d = SnapMap::<String, u32, std::hash::RandomState>::with_hasher(std::hash::RandomState::new());
+    let d =
+        SnapMap::<String, u32, std::hash::RandomState>::with_hasher(std::hash::RandomState::new());
     d.insert(s("k"), 7).unwrap();
     assert_eq!(d.get("k"), Some(7));
 
@@ -72,7 +73,11 @@ fn write_txn_reads_its_own_writes_and_publishes_once() {
     let mut txn = map.write();
     assert_eq!(txn.base_version(), Version::INITIAL);
     assert_eq!(txn.insert(s("a"), 1), None);
-    assert_eq!(txn.insert(s("a"), 2), Some(1), "insert returns the previous value");
+    assert_eq!(
+        txn.insert(s("a"), 2),
+        Some(1),
+        "insert returns the previous value"
+    );
     assert_eq!(txn.get("a"), Some(&2));
     assert!(txn.contains_key("keep"));
     assert_eq!(txn.remove("keep"), Some(0));
@@ -143,7 +148,9 @@ fn try_write_fails_while_a_txn_is_open() {
     let map: SnapMap<String, u32> = SnapMap::new();
     let txn = map.write();
     let other = map.clone();
-    let got = thread::spawn(move || other.try_write().is_some()).join().unwrap();
+    let got = thread::spawn(move || other.try_write().is_some())
+        .join()
+        .unwrap();
     assert!(!got, "another thread cannot open a second transaction");
     drop(txn);
     let mut txn = map.try_write().expect("free once the first is dropped");
@@ -173,7 +180,11 @@ fn writers_are_serialized_across_threads() {
     for t in threads {
         t.join().unwrap();
     }
-    assert_eq!(map.get(&0), Some(200), "read-modify-write under the writer lock never loses an update");
+    assert_eq!(
+        map.get(&0),
+        Some(200),
+        "read-modify-write under the writer lock never loses an update"
+    );
     assert_eq!(map.version().get(), 200);
 }
 
@@ -334,9 +345,15 @@ fn ordered_face_iterates_in_key_order() {
     .unwrap();
     let snap = map.load();
     assert_eq!(snap.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
-    assert_eq!(snap.iter().rev().next(), Some((&5, &"e")));
-    assert_eq!(snap.range(2..4).map(|(k, _)| *k).collect::<Vec<_>>(), [2, 3]);
-    assert_eq!(snap.range(..=2).rev().map(|(k, _)| *k).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(snap.iter().next_back(), Some((&5, &"e")));
+    assert_eq!(
+        snap.range(2..4).map(|(k, _)| *k).collect::<Vec<_>>(),
+        [2, 3]
+    );
+    assert_eq!(
+        snap.range(..=2).rev().map(|(k, _)| *k).collect::<Vec<_>>(),
+        [2, 1]
+    );
     assert_eq!(snap.first(), Some((&1, &"a")));
     assert_eq!(snap.last(), Some((&5, &"e")));
     assert_eq!(snap.floor(&0), None);
@@ -384,7 +401,10 @@ fn ordered_prefix_and_longest_prefix() {
 
 #[test]
 fn longest_prefix_handles_multibyte_keys() {
-    let map: SnapOrdMap<String, u32> = [("é", 1), ("éa", 2), ("日本", 3)].into_iter().map(|(k, v)| (s(k), v)).collect();
+    let map: SnapOrdMap<String, u32> = [("é", 1), ("éa", 2), ("日本", 3)]
+        .into_iter()
+        .map(|(k, v)| (s(k), v))
+        .collect();
     let snap = map.load();
     assert_eq!(snap.longest_prefix("éb").map(|(_, v)| *v), Some(1));
     assert_eq!(snap.longest_prefix("日本語").map(|(_, v)| *v), Some(3));
@@ -428,7 +448,11 @@ fn reads_do_not_wait_for_an_open_transaction() {
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
         let mut reader = reader_map.reader();
-        let got = (reader_map.get(&1), reader_map.load().get(&1).copied(), reader.load().get(&1).copied());
+        let got = (
+            reader_map.get(&1),
+            reader_map.load().get(&1).copied(),
+            reader.load().get(&1).copied(),
+        );
         tx.send(got).unwrap();
     });
     let got = rx

@@ -27,11 +27,17 @@ fn initial() -> impl Iterator<Item = (u64, u64)> {
 /// torn batch.
 fn check_snapshot(snap: &Snapshot<u64, u64>) {
     let v = snap.version();
-    let sum: u64 = (0..ACCOUNTS).map(|k| *snap.get(&k).expect("account present")).sum();
+    let sum: u64 = (0..ACCOUNTS)
+        .map(|k| *snap.get(&k).expect("account present"))
+        .sum();
     assert_eq!(sum, TOTAL, "torn transfer in version {v}");
     let batch = *snap.get(&GROUP.start).expect("group present");
     for k in GROUP {
-        assert_eq!(snap.get(&k), Some(&batch), "torn group batch in version {v}");
+        assert_eq!(
+            snap.get(&k),
+            Some(&batch),
+            "torn group batch in version {v}"
+        );
     }
     assert_eq!(
         snap.get(&COMMITS_KEY).copied(),
@@ -65,8 +71,16 @@ fn run(duration: Duration, policy: ReadIndex, readers: usize) -> Outcome {
             start.wait();
             while !stop.load(Ordering::Relaxed) {
                 // Half the readers use a cached Reader, half load().
-                let snap = if r % 2 == 0 { reader.load().clone() } else { map.load() };
-                assert!(snap.version() >= last, "reader {r}: version went from {last} to {}", snap.version());
+                let snap = if r % 2 == 0 {
+                    reader.load().clone()
+                } else {
+                    map.load()
+                };
+                assert!(
+                    snap.version() >= last,
+                    "reader {r}: version went from {last} to {}",
+                    snap.version()
+                );
                 last = snap.version();
                 check_snapshot(&snap);
                 n += 1;
@@ -138,10 +152,24 @@ fn run(duration: Duration, policy: ReadIndex, readers: usize) -> Outcome {
 
 #[test]
 fn short_run_no_torn_batches() {
-    for policy in [ReadIndex::Off, ReadIndex::Eager, ReadIndex::Background { quiet: Duration::ZERO }] {
+    for policy in [
+        ReadIndex::Off,
+        ReadIndex::Eager,
+        ReadIndex::Background {
+            quiet: Duration::ZERO,
+        },
+    ] {
         let outcome = run(Duration::from_millis(300), policy, 4);
-        assert!(outcome.commits > 10, "{policy:?}: writer made progress ({} commits)", outcome.commits);
-        assert!(outcome.reads > 10, "{policy:?}: readers made progress ({} reads)", outcome.reads);
+        assert!(
+            outcome.commits > 10,
+            "{policy:?}: writer made progress ({} commits)",
+            outcome.commits
+        );
+        assert!(
+            outcome.reads > 10,
+            "{policy:?}: readers made progress ({} reads)",
+            outcome.reads
+        );
     }
 }
 
@@ -159,7 +187,10 @@ fn reads_are_never_blocked_by_an_open_transaction() {
     });
     let started = Instant::now();
     while !done.is_finished() {
-        assert!(started.elapsed() < Duration::from_secs(30), "readers stuck behind the writer lock");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "readers stuck behind the writer lock"
+        );
         thread::sleep(Duration::from_millis(1));
     }
     done.join().unwrap();
@@ -175,9 +206,18 @@ fn long_run() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    for policy in [ReadIndex::Off, ReadIndex::Eager, ReadIndex::Background { quiet: Duration::from_millis(1) }] {
+    for policy in [
+        ReadIndex::Off,
+        ReadIndex::Eager,
+        ReadIndex::Background {
+            quiet: Duration::from_millis(1),
+        },
+    ] {
         let outcome = run(Duration::from_secs(secs), policy, 6);
-        println!("{policy:?}: {} commits, {} snapshot checks", outcome.commits, outcome.reads);
+        println!(
+            "{policy:?}: {} commits, {} snapshot checks",
+            outcome.commits, outcome.reads
+        );
         assert!(outcome.commits > 100);
     }
 }

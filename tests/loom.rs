@@ -51,9 +51,16 @@ fn publish_is_atomic_and_monotonic() {
             }
         }
         w.join().unwrap();
-        assert_eq!(map.history(), [Version::new(0), Version::new(1), Version::new(2)]);
+        assert_eq!(
+            map.history(),
+            [Version::new(0), Version::new(1), Version::new(2)]
+        );
         assert_eq!(map.at(Version::new(1)).unwrap().get(&0), Some(&1));
-        assert_eq!(reader.load().version(), Version::new(2), "a finished commit is visible");
+        assert_eq!(
+            reader.load().version(),
+            Version::new(2),
+            "a finished commit is visible"
+        );
     });
 }
 
@@ -140,7 +147,8 @@ fn synchronize_sees_the_last_old_snapshot_go() {
             .build();
         let old = map.load();
         let before = drops.load(Ordering::SeqCst);
-        map.insert(0, Counted(Arc::new(AtomicUsize::new(0)))).unwrap();
+        map.insert(0, Counted(Arc::new(AtomicUsize::new(0))))
+            .unwrap();
         let holder = thread::spawn(move || drop(old));
         map.synchronize();
         assert!(

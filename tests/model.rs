@@ -19,7 +19,11 @@ enum Op {
     Insert(K, V),
     Remove(K),
     /// A multi-op transaction, committed or dropped.
-    Txn { ops: Vec<(K, Option<V>)>, commit: bool, clear_first: bool },
+    Txn {
+        ops: Vec<(K, Option<V>)>,
+        commit: bool,
+        clear_first: bool,
+    },
     Update(Vec<(K, Option<V>)>),
     ReplaceAll(Vec<(K, V)>),
     Rollback(u8),
@@ -51,8 +55,11 @@ fn op() -> impl Strategy<Value = Op> {
 
 const HISTORY: usize = 6;
 
-fn apply_ops<S>(txn: &mut snapmap::WriteTxn<'_, K, V, S>, oracle: &mut Oracle, ops: &[(K, Option<V>)])
-where
+fn apply_ops<S>(
+    txn: &mut snapmap::WriteTxn<'_, K, V, S>,
+    oracle: &mut Oracle,
+    ops: &[(K, Option<V>)],
+) where
     S: Backend<K, V> + Lookup<K, V, K>,
 {
     for (k, v) in ops {
@@ -60,7 +67,11 @@ where
             Some(v) => assert_eq!(txn.insert(*k, *v), oracle.insert(*k, *v)),
             None => assert_eq!(txn.remove(k), oracle.remove(k)),
         }
-        assert_eq!(txn.get(k), oracle.get(k), "a transaction reads its own writes");
+        assert_eq!(
+            txn.get(k),
+            oracle.get(k),
+            "a transaction reads its own writes"
+        );
     }
     assert_eq!(txn.len(), oracle.len());
 }
@@ -71,16 +82,27 @@ where
 {
     assert_eq!(snap.len(), oracle.len());
     for k in 0..50u16 {
-        assert_eq!(snap.get(&k), oracle.get(&k), "key {k} in version {}", snap.version());
+        assert_eq!(
+            snap.get(&k),
+            oracle.get(&k),
+            "key {k} in version {}",
+            snap.version()
+        );
         assert_eq!(snap.contains_key(&k), oracle.contains_key(&k));
     }
     let mut entries: Vec<(K, V)> = snap.iter().map(|(k, v)| (*k, *v)).collect();
     if ordered {
-        assert!(entries.windows(2).all(|w| w[0].0 < w[1].0), "ordered iteration");
+        assert!(
+            entries.windows(2).all(|w| w[0].0 < w[1].0),
+            "ordered iteration"
+        );
     } else {
         entries.sort_unstable();
     }
-    assert_eq!(entries, oracle.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
+    assert_eq!(
+        entries,
+        oracle.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>()
+    );
 }
 
 fn oracle_diff(new: &Oracle, old: &Oracle) -> Vec<Change<K, V>> {
@@ -101,7 +123,12 @@ fn oracle_diff(new: &Oracle, old: &Oracle) -> Vec<Change<K, V>> {
     out
 }
 
-fn run_model<S>(map: SnapMap<K, V, S>, ops: Vec<Op>, ordered: bool, policy: ReadIndex) -> Result<(), TestCaseError>
+fn run_model<S>(
+    map: SnapMap<K, V, S>,
+    ops: Vec<Op>,
+    ordered: bool,
+    policy: ReadIndex,
+) -> Result<(), TestCaseError>
 where
     S: Backend<K, V> + Lookup<K, V, K>,
 {
@@ -120,7 +147,11 @@ where
                 next.remove(k);
                 map.remove(k)
             }
-            Op::Txn { ops, commit, clear_first } => {
+            Op::Txn {
+                ops,
+                commit,
+                clear_first,
+            } => {
                 let mut txn = map.write();
                 if *clear_first {
                     txn.clear();
@@ -152,7 +183,10 @@ where
                 if policy != ReadIndex::Off {
                     let deadline = std::time::Instant::now() + Duration::from_secs(10);
                     while !map.load().has_read_index() {
-                        prop_assert!(std::time::Instant::now() < deadline, "index never built for a quiet version");
+                        prop_assert!(
+                            std::time::Instant::now() < deadline,
+                            "index never built for a quiet version"
+                        );
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
@@ -170,12 +204,17 @@ where
                 }
                 oracle = next;
             }
-            Err(snapmap::CommitError::NotInHistory { .. }) => prop_assert_eq!(map.version(), before),
+            Err(snapmap::CommitError::NotInHistory { .. }) => {
+                prop_assert_eq!(map.version(), before)
+            }
             Err(e) => return Err(TestCaseError::fail(format!("unexpected error: {e}"))),
         }
         let snap = map.load();
         if policy == ReadIndex::Eager {
-            prop_assert!(snap.has_read_index(), "eager versions are published with their index");
+            prop_assert!(
+                snap.has_read_index(),
+                "eager versions are published with their index"
+            );
         }
         check(&snap, &oracle, ordered);
         prop_assert_eq!(states.get(&snap.version()), Some(&oracle));
@@ -198,7 +237,13 @@ where
             if !ordered {
                 got.sort_by_key(|c| *c.key());
             }
-            prop_assert_eq!(got, oracle_diff(new_state, old_state), "diff {} -> {}", old.version(), new.version());
+            prop_assert_eq!(
+                got,
+                oracle_diff(new_state, old_state),
+                "diff {} -> {}",
+                old.version(),
+                new.version()
+            );
         }
     }
     Ok(())
@@ -208,7 +253,9 @@ fn policies() -> impl Strategy<Value = ReadIndex> {
     prop_oneof![
         Just(ReadIndex::Off),
         Just(ReadIndex::Eager),
-        Just(ReadIndex::Background { quiet: Duration::ZERO }),
+        Just(ReadIndex::Background {
+            quiet: Duration::ZERO
+        }),
     ]
 }
 

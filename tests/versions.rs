@@ -64,7 +64,10 @@ fn rejected_commit_publishes_nothing_and_says_what_stays() {
         other => panic!("expected Rejected, got {other:?}"),
     }
     assert_eq!(err.current(), v(2));
-    assert_eq!(err.to_string(), "rejected version 3: 3 entries, limit 2; version 2 stays current");
+    assert_eq!(
+        err.to_string(),
+        "rejected version 3: 3 entries, limit 2; version 2 stays current"
+    );
     assert!(std::error::Error::source(&err).is_some());
     // Nothing published, nothing half-applied.
     assert!(map.load().ptr_eq(&before));
@@ -112,7 +115,11 @@ fn panicking_validator_rejects_and_the_map_stays_usable() {
         .build();
     let err = map.insert(s("a"), 1).unwrap_err();
     match &err {
-        CommitError::Panicked { during, message, current } => {
+        CommitError::Panicked {
+            during,
+            message,
+            current,
+        } => {
             assert_eq!(*during, "validator");
             assert_eq!(message, "validator bug");
             assert_eq!(*current, Version::INITIAL);
@@ -140,7 +147,10 @@ fn history_keeps_the_last_n_versions() {
     assert_eq!(map.at(v(3)).unwrap().version(), v(3));
     assert!(map.at(v(2)).is_none(), "trimmed");
     assert!(map.at(v(6)).is_none(), "not yet");
-    assert!(map.at(v(5)).unwrap().ptr_eq(&map.load()), "at(current) is the current version");
+    assert!(
+        map.at(v(5)).unwrap().ptr_eq(&map.load()),
+        "at(current) is the current version"
+    );
 }
 
 #[test]
@@ -166,7 +176,11 @@ fn at_revives_a_dropped_version_with_its_contents_and_label() {
     assert_eq!(old.get("a"), Some(&1));
     assert_eq!(old.label(), Some("first"));
     assert_eq!(old.version(), v(1));
-    assert_eq!(map.stats().live_versions, 2, "the revived version counts as live while held");
+    assert_eq!(
+        map.stats().live_versions,
+        2,
+        "the revived version counts as live while held"
+    );
     drop(old);
     assert_eq!(map.stats().live_versions, 1);
 }
@@ -190,7 +204,11 @@ fn rollback_publishes_a_new_version_with_the_old_content() {
     let snap = map.load();
     let content: BTreeMap<_, _> = snap.iter().map(|(k, v)| (k.clone(), *v)).collect();
     assert_eq!(content, BTreeMap::from([(s("a"), 1), (s("b"), 2)]));
-    assert_eq!(snap.label(), Some("good"), "a rollback carries the label of the content it restores");
+    assert_eq!(
+        snap.label(),
+        Some("good"),
+        "a rollback carries the label of the content it restores"
+    );
     assert_eq!(map.history(), [v(0), v(1), v(2), v(3)]);
     // Its diff against the version it replaced is exact.
     let prev = map.at(v(2)).unwrap();
@@ -222,7 +240,10 @@ fn rollback_goes_through_the_validator() {
         .build();
     map.remove("forbidden").unwrap();
     let err = map.rollback_to(v(0)).unwrap_err();
-    assert!(matches!(err, CommitError::Rejected { current, .. } if current == v(1)), "{err:?}");
+    assert!(
+        matches!(err, CommitError::Rejected { current, .. } if current == v(1)),
+        "{err:?}"
+    );
     assert!(!map.contains_key("forbidden"));
     assert_eq!(map.version(), v(1));
 }
@@ -246,7 +267,10 @@ fn rollback_to_a_version_no_longer_kept_is_a_clear_error() {
         err.to_string(),
         "version 1 is not in the history (kept: 4 to 5); nothing published, version 5 stays current"
     );
-    assert!(map.rollback_to(v(99)).is_err(), "a version that never existed");
+    assert!(
+        map.rollback_to(v(99)).is_err(),
+        "a version that never existed"
+    );
     assert_eq!(map.stats().rejected, 2);
     assert_eq!(map.get("k"), Some(4));
 }
@@ -275,7 +299,9 @@ fn diff_between_consecutive_and_distant_versions() {
 }
 
 /// Runs a scenario against both faces through a tiny common interface.
-fn for_both_faces(scenario: impl Fn(&dyn Fn(&str, u32), &dyn Fn(&[(&str, Option<u32>)]), &dyn Fn() -> AnySnap)) {
+fn for_both_faces(
+    scenario: impl Fn(&dyn Fn(&str, u32), &dyn Fn(&[(&str, Option<u32>)]), &dyn Fn() -> AnySnap),
+) {
     let hash: SnapMap<String, u32> = SnapMap::new();
     scenario(
         &|k, v| {
@@ -325,7 +351,10 @@ impl AnySnap {
             (AnySnap::Hash(a), AnySnap::Hash(b)) => a.diff(b),
             (AnySnap::Ord(a), AnySnap::Ord(b)) => {
                 let d = a.diff(b);
-                assert!(d.windows(2).all(|w| w[0].key() < w[1].key()), "ordered face diffs are sorted by key");
+                assert!(
+                    d.windows(2).all(|w| w[0].key() < w[1].key()),
+                    "ordered face diffs are sorted by key"
+                );
                 d
             }
             _ => unreachable!(),
@@ -341,7 +370,8 @@ fn diff_outside_the_change_log_falls_back_to_a_full_comparison() {
     for i in 0..40 {
         map.insert(i, i + 1000).unwrap();
     }
-    map.replace_all((0..100).map(|i| (i, if i < 40 { i + 1000 } else { i }))).unwrap();
+    map.replace_all((0..100).map(|i| (i, if i < 40 { i + 1000 } else { i })))
+        .unwrap();
     let now = map.load();
     let d = now.diff(&v0);
     assert_eq!(d.len(), 40);
@@ -355,7 +385,11 @@ fn diff_across_two_maps_compares_contents() {
     let b: SnapMap<u32, u32> = [(2, 20), (3, 3)].into_iter().collect();
     assert_eq!(
         sorted(b.load().diff(&a.load())),
-        [Change::Removed(1, 1), Change::Updated(2, 2, 20), Change::Added(3, 3)]
+        [
+            Change::Removed(1, 1),
+            Change::Updated(2, 2, 20),
+            Change::Added(3, 3)
+        ]
     );
 }
 
@@ -366,12 +400,21 @@ fn subscriber_basics() {
     let map: SnapMap<u64, u64> = SnapMap::new();
     map.insert(1, 1).unwrap();
     let mut sub = map.subscribe();
-    assert_eq!(sub.seen(), v(1), "starts at the version current when it subscribed");
+    assert_eq!(
+        sub.seen(),
+        v(1),
+        "starts at the version current when it subscribed"
+    );
     assert!(!sub.has_changed());
-    assert!(sub.wait_timeout(Duration::from_millis(20)).is_none(), "times out without a commit");
+    assert!(
+        sub.wait_timeout(Duration::from_millis(20)).is_none(),
+        "times out without a commit"
+    );
     map.insert(2, 2).unwrap();
     assert!(sub.has_changed());
-    let snap = sub.wait_timeout(Duration::ZERO).expect("a newer version is ready");
+    let snap = sub
+        .wait_timeout(Duration::ZERO)
+        .expect("a newer version is ready");
     assert_eq!(snap.version(), v(2));
     assert!(!sub.has_changed());
     // Bursts coalesce to the latest version.
@@ -410,8 +453,15 @@ fn subscriber_thread_is_woken_by_commits_from_another_thread() {
         }
     }
     let seen = waiter.join().unwrap();
-    assert_eq!(seen.last(), Some(&v(20)), "the last version is always delivered");
-    assert!(seen.windows(2).all(|w| w[0] < w[1]), "strictly increasing: {seen:?}");
+    assert_eq!(
+        seen.last(),
+        Some(&v(20)),
+        "the last version is always delivered"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "strictly increasing: {seen:?}"
+    );
 }
 
 #[test]
@@ -423,7 +473,10 @@ fn closing_the_map_releases_waiting_subscribers() {
     thread::sleep(Duration::from_millis(20));
     drop(map);
     assert_eq!(waiter.join().unwrap(), None);
-    assert!(started.elapsed() < PATIENCE, "woken by the close, not the timeout");
+    assert!(
+        started.elapsed() < PATIENCE,
+        "woken by the close, not the timeout"
+    );
 }
 
 #[test]
@@ -460,7 +513,11 @@ fn async_changed_on_a_minimal_executor() {
 
 #[test]
 fn async_changed_on_tokio_with_cancellation() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let map: SnapMap<u64, u64> = SnapMap::new();
         let mut sub = map.subscribe();
@@ -476,7 +533,10 @@ fn async_changed_on_tokio_with_cancellation() {
         });
         let mut last = Version::INITIAL;
         while last < v(5) {
-            let snap = tokio::time::timeout(PATIENCE, sub.changed()).await.expect("woken").expect("open");
+            let snap = tokio::time::timeout(PATIENCE, sub.changed())
+                .await
+                .expect("woken")
+                .expect("open");
             assert!(snap.version() > last);
             last = snap.version();
         }
@@ -502,7 +562,10 @@ fn synchronize_waits_for_old_snapshots_held_by_other_threads() {
     ready.wait();
     map.insert(1, 2).unwrap();
     assert_eq!(map.stats().live_versions, 2);
-    assert!(!map.synchronize_timeout(Duration::from_millis(50)), "version 0 is still held");
+    assert!(
+        !map.synchronize_timeout(Duration::from_millis(50)),
+        "version 0 is still held"
+    );
     release_tx.send(()).unwrap();
     holder.join().unwrap();
     assert!(map.synchronize_timeout(PATIENCE));
@@ -530,7 +593,10 @@ fn idle_readers_hold_their_version_until_they_load_again() {
     let map: SnapMap<u64, u64> = SnapMap::new();
     let mut reader = map.reader();
     map.insert(1, 1).unwrap();
-    assert!(!map.synchronize_timeout(Duration::from_millis(20)), "the reader caches version 0");
+    assert!(
+        !map.synchronize_timeout(Duration::from_millis(20)),
+        "the reader caches version 0"
+    );
     reader.load();
     assert!(map.synchronize_timeout(PATIENCE));
 }
@@ -552,12 +618,30 @@ fn history_does_not_count_as_a_live_snapshot() {
 fn stats_report_the_current_state() {
     let map = SnapMap::<String, u32>::builder().history(2).build();
     let s0 = map.stats();
-    assert_eq!((s0.version, s0.len, s0.commits, s0.rejected, s0.live_versions), (v(0), 0, 0, 0, 1));
+    assert_eq!(
+        (
+            s0.version,
+            s0.len,
+            s0.commits,
+            s0.rejected,
+            s0.live_versions
+        ),
+        (v(0), 0, 0, 0, 1)
+    );
     assert!(s0.last_error.is_none());
     map.insert(s("a"), 1).unwrap();
     let _sub = map.subscribe();
     let st = map.stats();
-    assert_eq!((st.version, st.len, st.commits, st.subscribers, st.history_len), (v(1), 1, 1, 1, 2));
+    assert_eq!(
+        (
+            st.version,
+            st.len,
+            st.commits,
+            st.subscribers,
+            st.history_len
+        ),
+        (v(1), 1, 1, 1, 2)
+    );
     assert_eq!(st.last_commit_at, map.load().committed_at());
     let debug = format!("{st:?}");
     assert!(debug.contains("commits: 1"), "{debug}");
