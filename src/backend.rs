@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 use crate::diff::Change;
+use crate::index::Overlay;
 
 /// The default hasher: foldhash's fast, randomly seeded hasher (hashbrown's
 /// default). Pass `std::hash::RandomState` through `with_hasher` when keys
@@ -90,6 +91,9 @@ pub trait Lookup<K, V, Q: ?Sized>: Backend<K, V> {
     fn map_remove(map: &mut Self::Map, key: &Q) -> Option<(K, V)>;
     #[doc(hidden)]
     fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)>;
+    #[doc(hidden)]
+    fn overlay_get<'a>(overlay: &'a Overlay<K, V, Self>, key: &Q)
+        -> Option<(&'a K, &'a Option<V>)>;
 }
 
 impl<K, V, S> Backend<K, V> for S
@@ -169,6 +173,13 @@ where
     fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)> {
         index.get_key_value(key)
     }
+    #[inline]
+    fn overlay_get<'a>(
+        overlay: &'a Overlay<K, V, Self>,
+        key: &Q,
+    ) -> Option<(&'a K, &'a Option<V>)> {
+        overlay.get_key_value(key)
+    }
 }
 
 impl<K, V> Backend<K, V> for Ordered
@@ -241,5 +252,12 @@ where
     #[inline]
     fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)> {
         index.get_key_value(key)
+    }
+    #[inline]
+    fn overlay_get<'a>(
+        overlay: &'a Overlay<K, V, Self>,
+        key: &Q,
+    ) -> Option<(&'a K, &'a Option<V>)> {
+        overlay.get_key_value(key)
     }
 }

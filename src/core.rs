@@ -9,18 +9,25 @@ use crate::backend::Backend;
 use crate::error::{panic_message, BoxError, CommitError};
 use crate::grace::Reclaim;
 use crate::history::{Registry, Released};
-use crate::index::{build_index, Indexer, ReadIndex};
+use crate::index::{build_table, ReadIndex};
+use crate::indexer::Indexer;
 use crate::notify::Notify;
-use crate::published::{ChangeLog, Content, Published, SnapKey, SnapValue};
+use crate::published::{ChangeLog, Content, LogBounds, Published, SnapKey, SnapValue};
 use crate::snapshot::Snapshot;
 use crate::sync::{
     thread_token, AtomicU64, AtomicUsize, CachePadded, Current, Mutex, MutexGuard, Ordering,
 };
 use crate::Version;
 
-/// Shortest change log kept, whatever the history length: enough for a
-/// subscriber that coalesced a burst of commits to diff cheaply.
-const MIN_LOG_WINDOW: usize = 32;
+/// Shortest change log kept, in commits, whatever the history length: long
+/// enough for a subscriber that coalesced a burst of commits to diff
+/// cheaply, and for the background builder to catch up with the commits
+/// made while it built a read index.
+const MIN_LOG_COMMITS: usize = 1024;
+
+/// Most keys a change log keeps across its commits (the newest commit is
+/// always kept whole).
+const LOG_KEYS: usize = 64 * 1024;
 
 pub(crate) type Validator<K, V, S> =
     Arc<dyn Fn(&Snapshot<K, V, S>) -> Result<(), BoxError> + Send + Sync + 'static>;
@@ -139,11 +146,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         let initial = Arc::new(Published::new(content, map_id, Arc::clone(&reclaim)));
         if config.read_index == ReadIndex::Eager && initial.len() >= config.index_min_len {
             // Nothing is published yet, so a panic here is the caller's.
-            let index =
-                build_index::<K, V, S>(&initial.content.map, backend.index_hasher(), || false);
-            let _ = initial
+            let table =
+                build_table::<K, V, S>(&initial.content.map, backend.index_hasher(), || false);
+            initial
                 .index
-                .set(index.expect("eager builds are never abandoned"));
+                .set_table(table.expect("eager builds are never abandoned"));
         }
         let shared = Arc::new(Self {
             registry: Mutex::new(Registry::new(&initial, config.history)),
@@ -236,27 +243,32 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         draft: Draft<K, V, S>,
         _writer: &WriterLock<'_>,
     ) -> Result<Committed<K, V, S>, CommitError> {
-        let (base_version, log) = {
-            let base = self.hot.current.load();
-            (base.version(), base.content.log.clone())
-        };
+        let base = self.hot.current.load_full();
         if !draft.dirty {
-            return Ok((base_version, None));
+            return Ok((base.version(), None));
         }
-        let version = base_version.next();
+        let version = base.version().next();
+        let log = base
+            .content
+            .log
+            .push(version, draft.changes.into_recorded(), self.log_bounds());
         let content = Content {
             map: draft.map,
             version,
             committed_at: SystemTime::now(),
             label: draft.label,
-            log: log.push(version, draft.changes.into_recorded(), self.log_window()),
+            log,
         };
         let candidate = Arc::new(Published::new(
             content,
             self.map_id,
             Arc::clone(&self.reclaim),
         ));
-        self.prepare(&candidate, base_version)
+        let prepared = self.prepare(&candidate, &base);
+        // Our reference to the base must not count as a live snapshot.
+        drop(base);
+        prepared
+            .and_then(|()| self.wait_for_room(candidate.version()))
             .inspect_err(|e| self.record_failure(e))?;
         let released = {
             let mut registry = self.registry.lock();
@@ -273,12 +285,13 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         Ok((version, Some(released)))
     }
 
-    /// Everything that may refuse a candidate, before anything is published.
+    /// Validates the candidate and gives it its read index.
     fn prepare(
         &self,
         candidate: &Arc<Published<K, V, S>>,
-        current: Version,
+        base: &Published<K, V, S>,
     ) -> Result<(), CommitError> {
+        let current = base.version();
         if let Some(validator) = &self.config.validator {
             let snapshot = Snapshot::from_arc(Arc::clone(candidate));
             match catch_unwind(AssertUnwindSafe(|| validator(&snapshot))) {
@@ -299,38 +312,55 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
                 }
             }
         }
-        if self.config.read_index == ReadIndex::Eager
-            && candidate.len() >= self.config.index_min_len
-        {
-            let hasher = self.backend.index_hasher();
-            let built = catch_unwind(AssertUnwindSafe(|| {
-                build_index::<K, V, S>(&candidate.content.map, hasher, || false)
-            }));
-            match built {
-                Ok(index) => {
-                    let _ = candidate
-                        .index
-                        .set(index.expect("eager builds are never abandoned"));
-                }
-                Err(payload) => {
-                    return Err(CommitError::Panicked {
-                        current,
-                        during: "read index build",
-                        message: panic_message(&*payload),
-                    })
-                }
+        if !self.indexes(candidate) {
+            return Ok(());
+        }
+        // Derive the index from the base version's in O(changed keys) when
+        // possible; build it in full only under `Eager` (else the background
+        // builder will).
+        let indexed = catch_unwind(AssertUnwindSafe(|| {
+            let keys = candidate
+                .content
+                .log
+                .keys_between(current, candidate.version());
+            if let Some(view) =
+                keys.and_then(|keys| base.index.derive(&candidate.content.map, keys))
+            {
+                candidate.index.set_view(view);
+            } else if self.config.read_index == ReadIndex::Eager {
+                let table = build_table::<K, V, S>(
+                    &candidate.content.map,
+                    self.backend.index_hasher(),
+                    || false,
+                );
+                candidate
+                    .index
+                    .set_table(table.expect("eager builds are never abandoned"));
             }
+        }));
+        match indexed {
+            Ok(()) => Ok(()),
+            Err(payload) => Err(CommitError::Panicked {
+                current,
+                during: "read index build",
+                message: panic_message(&*payload),
+            }),
         }
-        if let Some(limit) = self.config.max_live {
-            self.wait_for_room(limit, current)?;
-        }
-        Ok(())
+    }
+
+    /// Whether versions like `published` get read indexes at all.
+    fn indexes(&self, published: &Published<K, V, S>) -> bool {
+        self.config.read_index != ReadIndex::Off && published.len() >= self.config.index_min_len
     }
 
     /// The live-version cap: after publishing, the new version and the one
     /// it replaces may both be alive, plus every older version a snapshot
     /// still holds. Wait for old snapshots to go, up to `max_live_wait`.
-    fn wait_for_room(&self, limit: usize, current: Version) -> Result<(), CommitError> {
+    fn wait_for_room(&self, candidate: Version) -> Result<(), CommitError> {
+        let Some(limit) = self.config.max_live else {
+            return Ok(());
+        };
+        let current = Version::new(candidate.get() - 1);
         let room = || self.registry.lock().live_retired() + 2 <= limit;
         if room() {
             return Ok(());
@@ -353,15 +383,27 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         *self.last_error.lock() = Some(error.to_string());
     }
 
-    pub(crate) fn log_window(&self) -> usize {
-        self.config.history.max(MIN_LOG_WINDOW)
+    fn log_bounds(&self) -> LogBounds {
+        LogBounds {
+            commits: self.config.history.max(MIN_LOG_COMMITS),
+            keys: LOG_KEYS,
+        }
     }
 
+    /// Under `Background`, asks the builder for a full index of a version
+    /// that got none at commit, or for a compacted one (empty overlay) once
+    /// the map is quiet.
     fn schedule_index(self: &Arc<Self>, published: &Arc<Published<K, V, S>>) {
-        if let ReadIndex::Background { quiet } = self.config.read_index {
-            if published.len() >= self.config.index_min_len {
-                self.indexer.schedule(self, published, quiet);
-            }
+        let ReadIndex::Background { quiet } = self.config.read_index else {
+            return;
+        };
+        if !self.indexes(published) {
+            return;
+        }
+        if !published.index.is_indexed() {
+            self.indexer.schedule(self, published, quiet, true);
+        } else if !published.index.is_compact() {
+            self.indexer.schedule(self, published, quiet, false);
         }
     }
 

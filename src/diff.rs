@@ -83,8 +83,11 @@ fn changed_keys<'a, K, V, S: Backend<K, V>>(
     } else {
         (b, a)
     };
-    newer
-        .content
-        .log
-        .keys_between(older.version(), newer.version())
+    Some(
+        newer
+            .content
+            .log
+            .keys_between(older.version(), newer.version())?
+            .collect(),
+    )
 }

@@ -132,6 +132,8 @@
 
 mod backend;
 mod builder;
+#[cfg(doctest)]
+mod compile_fail_tests;
 mod core;
 mod derived;
 mod diff;
@@ -139,6 +141,7 @@ mod error;
 mod grace;
 mod history;
 mod index;
+mod indexer;
 mod map;
 mod notify;
 mod ord;

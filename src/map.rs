@@ -245,10 +245,13 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
             .log
             .keys_between(version, current)
         {
-            Some(keys) => Changes::Keys {
-                limit: keys.len(),
-                keys: keys.into_iter().cloned().collect(),
-            },
+            Some(keys) => {
+                let keys: Vec<K> = keys.cloned().collect();
+                Changes::Keys {
+                    limit: keys.len(),
+                    keys,
+                }
+            }
             None => Changes::Unknown,
         };
         txn.replace_map(target.map, changes);

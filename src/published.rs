@@ -1,11 +1,12 @@
 //! The immutable state of one published version.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::backend::{Backend, Index, Lookup};
+use crate::backend::{Backend, Lookup};
 use crate::derived::Derived;
 use crate::grace::Reclaim;
+use crate::index::IndexSlots;
 use crate::Version;
 
 /// Bounds every key type meets: hashable (for diffs and the read index),
@@ -46,10 +47,11 @@ impl<K, V, S: Backend<K, V>> Clone for Content<K, V, S> {
 /// hold. Dropping the last handle tells grace-period waiters.
 pub(crate) struct Published<K, V, S: Backend<K, V>> {
     pub(crate) content: Content<K, V, S>,
-    /// Derived flat index, set at most once (eagerly before publishing, or
-    /// later by the background builder). Readers check it with one acquire
-    /// load; its contents are exactly `content.map`'s.
-    pub(crate) index: OnceLock<Index<K, V, S>>,
+    /// Derived read index: set before publishing (derived from the previous
+    /// version's, or built eagerly) or later by the background builder.
+    /// Readers check it with an acquire load or two; it answers exactly
+    /// what `content.map` answers.
+    pub(crate) index: IndexSlots<K, V, S>,
     /// Other data derived from this version, computed on first use.
     pub(crate) derived: Derived,
     /// Which map this version belongs to: change logs only describe
@@ -62,7 +64,7 @@ impl<K, V, S: Backend<K, V>> Published<K, V, S> {
     pub(crate) fn new(content: Content<K, V, S>, map_id: u64, reclaim: Arc<Reclaim>) -> Self {
         Self {
             content,
-            index: OnceLock::new(),
+            index: IndexSlots::default(),
             derived: Derived::default(),
             map_id,
             reclaim,
@@ -75,8 +77,8 @@ impl<K, V, S: Backend<K, V>> Published<K, V, S> {
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        match self.index.get() {
-            Some(index) => S::index_get(index, key),
+        match self.index.get(key) {
+            Some(indexed) => indexed,
             None => S::map_get(&self.content.map, key),
         }
     }
@@ -106,17 +108,21 @@ impl<K, V, S: Backend<K, V>> Drop for Published<K, V, S> {
         let _notice = Notice(&self.reclaim);
         let empty = S::empty_like(&self.content.map);
         drop(std::mem::replace(&mut self.content.map, empty));
-        drop(self.index.take());
+        self.index.clear();
         drop(std::mem::take(&mut self.derived));
     }
 }
 
 /// The keys each recent commit changed, carried by every version so that a
 /// diff between two versions of the same map inside the window costs
-/// O(changed keys) instead of a full comparison. Structurally shared between
-/// versions (O(log n) push and trim).
+/// O(changed keys) instead of a full comparison, and so that read indexes
+/// are derived from the previous version's in O(changed keys).
+/// Structurally shared between versions (O(log n) push and trim).
 pub(crate) struct ChangeLog<K> {
     commits: imbl::Vector<Arc<CommitKeys<K>>>,
+    /// Keys recorded across `commits`, bounded so that large commits do not
+    /// pin many keys: the log keeps fewer of them.
+    keys: usize,
 }
 
 struct CommitKeys<K> {
@@ -126,10 +132,24 @@ struct CommitKeys<K> {
     keys: Option<Box<[K]>>,
 }
 
+impl<K> CommitKeys<K> {
+    fn len(&self) -> usize {
+        self.keys.as_ref().map_or(0, |k| k.len())
+    }
+}
+
+/// How much a change log keeps.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogBounds {
+    pub(crate) commits: usize,
+    pub(crate) keys: usize,
+}
+
 impl<K> Clone for ChangeLog<K> {
     fn clone(&self) -> Self {
         Self {
             commits: self.commits.clone(),
+            keys: self.keys,
         }
     }
 }
@@ -138,32 +158,44 @@ impl<K> ChangeLog<K> {
     pub(crate) fn new() -> Self {
         Self {
             commits: imbl::Vector::new(),
+            keys: 0,
         }
     }
 
-    /// The log of the version after `version`, keeping the last `window`.
-    pub(crate) fn push(&self, version: Version, keys: Option<Box<[K]>>, window: usize) -> Self {
-        let mut commits = self.commits.clone();
-        commits.push_back(Arc::new(CommitKeys { version, keys }));
-        while commits.len() > window {
-            commits.pop_front();
+    /// The log of the version after this one, trimmed to `bounds` (the
+    /// newest commit is always kept).
+    pub(crate) fn push(&self, version: Version, keys: Option<Box<[K]>>, bounds: LogBounds) -> Self {
+        let mut log = self.clone();
+        let commit = Arc::new(CommitKeys { version, keys });
+        log.keys += commit.len();
+        log.commits.push_back(commit);
+        while log.commits.len() > 1
+            && (log.commits.len() > bounds.commits || log.keys > bounds.keys)
+        {
+            let oldest = log.commits.pop_front().expect("more than one commit");
+            log.keys -= oldest.len();
         }
-        Self { commits }
+        log
     }
 
     /// Every key changed by the commits that produced versions
     /// `from + 1 ..= to` (with repeats), or `None` when the log does not
     /// cover all of them.
-    pub(crate) fn keys_between(&self, from: Version, to: Version) -> Option<Vec<&K>> {
+    pub(crate) fn keys_between(
+        &self,
+        from: Version,
+        to: Version,
+    ) -> Option<impl Iterator<Item = &K>> {
         let first = self.commits.front()?.version;
         let last = self.commits.back()?.version;
-        if from.get() + 1 < first.get() || last != to {
+        if from.get() + 1 < first.get() || last != to || from >= to {
             return None;
         }
-        let mut keys = Vec::new();
-        for commit in self.commits.iter().filter(|c| c.version > from) {
-            keys.extend(commit.keys.as_deref()?.iter());
+        let skip = usize::try_from(from.get() + 1 - first.get()).ok()?;
+        let commits = self.commits.iter().skip(skip);
+        if commits.clone().any(|c| c.keys.is_none()) {
+            return None;
         }
-        Some(keys)
+        Some(commits.flat_map(|c| c.keys.as_deref().unwrap_or_default().iter()))
     }
 }

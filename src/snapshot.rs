@@ -92,12 +92,12 @@ impl<K, V, S: Backend<K, V>> Snapshot<K, V, S> {
 
     /// Whether this version's derived read index has been built.
     pub fn has_read_index(&self) -> bool {
-        self.published().index.get().is_some()
+        self.published().index.is_indexed()
     }
 
     /// Size of this version's read index, if it has one.
     pub fn read_index_stats(&self) -> Option<IndexStats> {
-        self.published().index.get().map(IndexStats::of)
+        self.published().index.stats()
     }
 
     /// Iterates over the entries: in key order on the ordered face, in an

@@ -1,0 +1,237 @@
+//! The background builder of `ReadIndex::Background`: one named thread per
+//! map, started on the first build it is asked for, stopped (and joined)
+//! when the last `SnapMap` handle is dropped.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::backend::Backend;
+use crate::core::Shared;
+use crate::error::panic_message;
+use crate::index::{build_table, IndexSlots};
+use crate::published::{Published, SnapKey, SnapValue};
+use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
+use crate::Version;
+
+/// A build is due at most this many quiet periods after the first version
+/// that asked for one, however often commits keep coming.
+const MAX_WAIT_IN_QUIET_PERIODS: u32 = 5;
+
+pub(crate) struct Indexer<K, V, S: Backend<K, V>> {
+    plan: Mutex<Plan<K, V, S>>,
+    wake: Condvar,
+    stop: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Plan<K, V, S: Backend<K, V>> {
+    /// Only the newest version is worth indexing: scheduling replaces.
+    job: Option<Job<K, V, S>>,
+    /// When the oldest request not yet served was made.
+    waiting_since: Option<Instant>,
+    /// No build starts before this: after a build that could not catch up
+    /// with the commits made meanwhile, the builder rests as long as the
+    /// build took, so it never spends more than about half a core.
+    rest_until: Option<Instant>,
+    stopped: bool,
+}
+
+struct Job<K, V, S: Backend<K, V>> {
+    version: Version,
+    map: S::Map,
+    target: Weak<Published<K, V, S>>,
+    due: Instant,
+}
+
+impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
+    pub(crate) fn new() -> Self {
+        Self {
+            plan: Mutex::new(Plan {
+                job: None,
+                waiting_since: None,
+                rest_until: None,
+                stopped: false,
+            }),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Asks for a full index of `published` once no newer request has come
+    /// for `quiet`. A version that has no index at all (`missing`) is served
+    /// at the latest `MAX_WAIT_IN_QUIET_PERIODS` quiet periods after the
+    /// first such request; a compaction waits for quiet however long.
+    /// Never blocks on a build in progress.
+    pub(crate) fn schedule(
+        &self,
+        shared: &Arc<Shared<K, V, S>>,
+        published: &Arc<Published<K, V, S>>,
+        quiet: Duration,
+        missing: bool,
+    ) {
+        {
+            let mut plan = self.plan.lock();
+            if plan.stopped {
+                return;
+            }
+            let now = Instant::now();
+            let due = if missing {
+                let since = *plan.waiting_since.get_or_insert(now);
+                (now + quiet).min(since + quiet * MAX_WAIT_IN_QUIET_PERIODS)
+            } else {
+                plan.waiting_since = None;
+                now + quiet
+            };
+            plan.job = Some(Job {
+                version: published.version(),
+                map: published.content.map.clone(),
+                target: Arc::downgrade(published),
+                due,
+            });
+        }
+        self.wake.notify_all();
+        let mut thread = self.thread.lock();
+        if thread.is_none() {
+            let worker = Arc::clone(shared);
+            let spawned = std::thread::Builder::new()
+                .name("snapmap-index".into())
+                .spawn(move || run(&worker));
+            match spawned {
+                Ok(handle) => *thread = Some(handle),
+                Err(e) => {
+                    self.plan.lock().stopped = true;
+                    *shared.last_error.lock() = Some(format!(
+                        "could not start the read-index builder thread ({e}); \
+                         lookups keep using the persistent map"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn next_job(&self) -> Option<Job<K, V, S>> {
+        let mut plan = self.plan.lock();
+        loop {
+            if plan.stopped {
+                return None;
+            }
+            let start = match (&plan.job, plan.rest_until) {
+                (None, _) => None,
+                (Some(job), rest) => Some(rest.map_or(job.due, |r| r.max(job.due))),
+            };
+            match start {
+                None => {
+                    self.wake.wait_until(&mut plan, None);
+                }
+                Some(at) if Instant::now() < at => {
+                    self.wake.wait_until(&mut plan, Some(at));
+                }
+                Some(_) => {
+                    plan.waiting_since = None;
+                    plan.rest_until = None;
+                    return plan.job.take();
+                }
+            }
+        }
+    }
+
+    fn rest(&self, until: Instant) {
+        self.plan.lock().rest_until = Some(until);
+    }
+}
+
+impl<K, V, S: Backend<K, V>> Indexer<K, V, S> {
+    /// Stops the builder thread and waits for it (a build in progress notices
+    /// within 1024 entries).
+    pub(crate) fn shutdown(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        {
+            let mut plan = self.plan.lock();
+            plan.stopped = true;
+            plan.job = None;
+        }
+        self.wake.notify_all();
+        let handle = self.thread.lock().take();
+        if let Some(handle) = handle {
+            // The worker catches panics from user code; a join error would
+            // only repeat one already recorded.
+            let _ = handle.join();
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        self.thread
+            .lock()
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+    }
+}
+
+fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>) {
+    let indexer = &shared.indexer;
+    while let Some(job) = indexer.next_job() {
+        let version = job.version;
+        let started = Instant::now();
+        // Everything that can run user code (Hash, Clone, and Drop when the
+        // job's map or target turns out to be the last handle) is caught:
+        // the builder outlives any panic and lookups keep working.
+        let outcome = catch_unwind(AssertUnwindSafe(|| build(shared, job)));
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => indexer.rest(Instant::now() + started.elapsed()),
+            Err(payload) => {
+                *shared.last_error.lock() = Some(format!(
+                    "read index build for version {version} panicked: {}; \
+                     lookups keep using the persistent map",
+                    panic_message(&*payload)
+                ));
+            }
+        }
+    }
+}
+
+/// Builds the index of the job's version and brings the current version up
+/// to date from it. Returns `false` when the result came too late to serve
+/// the current version (the commits made meanwhile fell out of its change
+/// log).
+fn build<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
+    shared: &Arc<Shared<K, V, S>>,
+    job: Job<K, V, S>,
+) -> bool {
+    if job.target.upgrade().is_some_and(|t| t.index.is_compact()) {
+        return true; // already has its own table (eagerly, or by an earlier build)
+    }
+    let stop = || shared.indexer.stop.load(Ordering::Relaxed);
+    let Some(table) = build_table::<K, V, S>(&job.map, shared.backend.index_hasher(), stop) else {
+        return true; // stopped
+    };
+    let built = job.version;
+    // A stand-in holding just the table, for deriving later versions' views
+    // even when the built version itself is gone.
+    let source = IndexSlots::default();
+    source.set_table(table);
+    if let Some(target) = job.target.upgrade() {
+        target
+            .index
+            .set_table(Arc::clone(source.table().expect("just set")));
+    }
+    drop(job);
+    // Catch the current version up, as the writer does for each commit: the
+    // writer may have committed on top of an unindexed version meanwhile.
+    loop {
+        let current = shared.current().load_full();
+        if current.version() == built || current.index.is_indexed() {
+            return true;
+        }
+        let Some(keys) = current.content.log.keys_between(built, current.version()) else {
+            return false;
+        };
+        match source.derive(&current.content.map, keys) {
+            Some(view) => current.index.set_view(view),
+            None => return false,
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Derived read indexes: when versions get one, how commits derive it from
+//! their predecessor's, and that lookups through an index always answer
+//! what the version's persistent map answers, also while indexes are being
+//! built concurrently.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use snapmap::{ReadIndex, SnapMap, SnapOrdMap, Snapshot};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn indexed(n: u64, policy: ReadIndex) -> SnapMap<u64, u64> {
+    SnapMap::builder()
+        .read_index(policy)
+        .read_index_min_len(0)
+        .contents((0..n).map(|i| (i, i)))
+        .build()
+}
+
+#[test]
+fn eager_commits_derive_the_index_in_o_changes() {
+    let map = indexed(5000, ReadIndex::Eager);
+    let stats = map.stats().read_index.expect("version 0 is indexed");
+    assert_eq!((stats.entries, stats.overlay), (5000, 0));
+    assert!(stats.approx_bytes >= 5000 * 16);
+    map.update(|txn| {
+        txn.insert(1, 100);
+        txn.insert(9000, 9);
+        txn.remove(&2);
+    })
+    .unwrap();
+    let snap = map.load();
+    let stats = snap.read_index_stats().unwrap();
+    assert_eq!(
+        (stats.entries, stats.overlay),
+        (5000, 3),
+        "same table, three overlay entries"
+    );
+    assert_eq!(snap.get(&1), Some(&100));
+    assert_eq!(snap.get(&9000), Some(&9));
+    assert_eq!(
+        snap.get(&2),
+        None,
+        "a removal in the overlay hides the table's entry"
+    );
+    assert_eq!(snap.get(&3), Some(&3));
+    assert!(!snap.contains_key(&2));
+    // Past its bound (max(1024, len/32)) the overlay is folded into a new table.
+    for chunk in 0..11u64 {
+        map.update(|txn| {
+            for i in chunk * 100..chunk * 100 + 100 {
+                txn.insert(i, i + 1);
+            }
+        })
+        .unwrap();
+    }
+    let stats = map.stats().read_index.unwrap();
+    assert!(stats.overlay < 1024, "rebuilt: overlay {}", stats.overlay);
+    assert_eq!(map.get(&5), Some(6));
+    // replace_all records no keys: the next index is built in full.
+    map.replace_all((0..10).map(|i| (i, 0))).unwrap();
+    let stats = map.stats().read_index.unwrap();
+    assert_eq!((stats.entries, stats.overlay), (10, 0));
+}
+
+#[test]
+fn background_builds_after_the_quiet_period_and_then_derives() {
+    let map = SnapMap::<u64, u64>::builder()
+        .read_index(ReadIndex::Background {
+            quiet: Duration::from_millis(30),
+        })
+        .read_index_min_len(0)
+        .contents((0..3000).map(|i| (i, i)))
+        .build();
+    assert!(map.stats().index_builder_running, "started for version 0");
+    wait_until("version 0 is indexed", || map.load().has_read_index());
+    // Commits on an indexed version are indexed at once, with an overlay...
+    map.insert(1, 11).unwrap();
+    let snap = map.load();
+    assert_eq!(snap.read_index_stats().unwrap().overlay, 1);
+    assert_eq!(snap.get(&1), Some(&11));
+    // ...which the builder folds into a fresh table once the map is quiet.
+    wait_until("compaction", || {
+        map.stats().read_index.is_some_and(|s| s.overlay == 0)
+    });
+    assert_eq!(map.get(&1), Some(11));
+}
+
+#[test]
+fn background_serves_steady_commits_within_the_max_wait() {
+    let quiet = Duration::from_millis(20);
+    let map = SnapMap::<u64, u64>::builder()
+        .read_index(ReadIndex::Background { quiet })
+        .read_index_min_len(0)
+        .build();
+    // replace_all leaves each version unindexed; commits every few ms never
+    // leave the map quiet, yet an index arrives within 5 quiet periods.
+    let started = Instant::now();
+    let mut i = 0;
+    loop {
+        map.replace_all((0..2000).map(|k| (k, i))).unwrap();
+        let snap = map.load();
+        if snap.has_read_index() {
+            assert_eq!(snap.get(&7), Some(&i));
+            break;
+        }
+        assert!(
+            started.elapsed() < PATIENCE,
+            "never indexed under steady commits"
+        );
+        thread::sleep(Duration::from_millis(2));
+        i += 1;
+    }
+}
+
+#[test]
+fn small_maps_are_not_indexed() {
+    let map = SnapMap::<u64, u64>::builder()
+        .read_index(ReadIndex::Eager)
+        .read_index_min_len(100)
+        .contents((0..99).map(|i| (i, i)))
+        .build();
+    assert!(!map.load().has_read_index());
+    map.insert(100, 100).unwrap();
+    assert!(
+        map.load().has_read_index(),
+        "indexed once it reaches the threshold"
+    );
+    let off = indexed(5000, ReadIndex::Off);
+    assert!(map.stats().read_index.is_some());
+    assert!(off.stats().read_index.is_none());
+    assert!(!off.stats().index_builder_running);
+}
+
+#[test]
+fn ordered_face_gets_the_same_index() {
+    let map: SnapOrdMap<String, u32> = SnapOrdMap::builder()
+        .read_index(ReadIndex::Eager)
+        .read_index_min_len(0)
+        .contents((0..100).map(|i| (format!("key.{i}"), i)))
+        .build();
+    map.insert("key.5".to_string(), 500).unwrap();
+    let snap = map.load();
+    assert!(snap.has_read_index());
+    assert_eq!(snap.get("key.5"), Some(&500));
+    assert_eq!(snap.get("key.6"), Some(&6));
+    assert_eq!(snap.get("nope"), None);
+    assert_eq!(
+        snap.range::<str, _>((
+            std::ops::Bound::Included("key.5"),
+            std::ops::Bound::Unbounded
+        ))
+        .next()
+        .map(|(_, v)| *v),
+        Some(500)
+    );
+}
+
+/// Every lookup a snapshot answers through its index equals its persistent
+/// map's answer; checked on every snapshot readers load while a writer
+/// commits and the background builder indexes and catches up.
+fn check_index_matches_map(snap: &Snapshot<u64, u64>) {
+    let entries: Vec<(u64, u64)> = snap.iter().map(|(k, v)| (*k, *v)).collect();
+    assert_eq!(entries.len(), snap.len());
+    for (k, v) in &entries {
+        assert_eq!(snap.get(k), Some(v), "version {}: key {k}", snap.version());
+    }
+    for absent in [u64::MAX, u64::MAX - 1] {
+        assert_eq!(snap.get(&absent), None);
+    }
+}
+
+#[test]
+fn readers_never_see_an_index_that_disagrees_with_its_version() {
+    for policy in [
+        ReadIndex::Eager,
+        ReadIndex::Background {
+            quiet: Duration::ZERO,
+        },
+    ] {
+        let map = indexed(300, policy);
+        let stop = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let (map, stop) = (map.clone(), stop.clone());
+                thread::spawn(move || {
+                    let mut reader = map.reader();
+                    let mut indexed = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let snap = if r == 0 {
+                            reader.load().clone()
+                        } else {
+                            map.load()
+                        };
+                        indexed += usize::from(snap.has_read_index());
+                        check_index_matches_map(&snap);
+                    }
+                    indexed
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_millis(400);
+        let mut i = 0u64;
+        while Instant::now() < deadline {
+            match i % 10 {
+                0 => map
+                    .replace_all((0..300).map(|k| (k, k + i)))
+                    .map(drop)
+                    .unwrap(),
+                _ => map
+                    .update(|txn| {
+                        txn.insert(i % 300, i);
+                        txn.remove(&((i * 7) % 300));
+                        txn.insert(1000 + i % 50, i);
+                    })
+                    .map(drop)
+                    .unwrap(),
+            }
+            i += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        let seen_indexed: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+        assert!(
+            seen_indexed > 0,
+            "{policy:?}: readers did go through indexes"
+        );
+        check_index_matches_map(&map.load());
+    }
+}
