@@ -134,6 +134,10 @@ mod backend;
 mod builder;
 #[cfg(doctest)]
 mod compile_fail_tests;
+/// The README's examples are tested too.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 mod core;
 mod derived;
 mod diff;
