@@ -54,20 +54,54 @@
 //!
 //! # Guarantees
 //!
+//! Each promise names the tests that prove it (in the repository's
+//! `tests/` directory; loom models run with `RUSTFLAGS="--cfg loom"`).
+//!
 //! - **A snapshot never changes.** Every read on a [`Snapshot`] sees one
-//!   version, whatever commits happen meanwhile.
+//!   version, whatever commits happen meanwhile. *Proved by* `model.rs`
+//!   (every snapshot re-checked against its oracle state at the end) and
+//!   `stress.rs` (held snapshots re-fingerprinted while the writer runs).
 //! - **Commits are atomic.** A commit happens-before every `load` that
 //!   returns its version or a later one; no reader ever sees part of a
-//!   commit.
+//!   commit. *Proved by* `concurrency.rs`, `stress.rs` and
+//!   `loom.rs::publish_is_atomic_and_monotonic`.
 //! - **Versions only go up.** Each publishing commit adds one to the version
-//!   number, rollbacks included; the versions one thread loads never go down.
+//!   number, rollbacks included; the versions one thread sees never go
+//!   down, across `load` and `Reader`. *Proved by* `model.rs`, `stress.rs`,
+//!   `loom.rs::publish_is_atomic_and_monotonic`.
 //! - **Readers never block.** `load`, `get` and `Reader::load` take no lock
-//!   and never wait for a writer, even one holding the writer lock.
+//!   and never wait for a writer, even one holding the writer lock. *Proved
+//!   by* `api.rs::reads_do_not_wait_for_an_open_transaction` and
+//!   `concurrency.rs::reads_are_never_blocked_by_an_open_transaction`.
+//! - **Writers never lose an update.** *Proved by*
+//!   `api.rs::writers_are_serialized_across_threads` and
+//!   `loom.rs::writers_are_serialized`.
 //! - **Failures publish nothing.** A rejected, failed or panicking commit
-//!   leaves the current version untouched; the map stays usable (no
-//!   poisoning).
+//!   leaves the current version untouched and the map usable (no
+//!   poisoning); the error says which version stays current. *Proved by*
+//!   `versions.rs` and `panics.rs` (panics in the `update` closure, the
+//!   validator, a value's `Clone`, a key's `Hash` and `Ord`, a value's
+//!   `Drop`).
+//! - **Subscribers see every change, in order or coalesced.** *Proved by*
+//!   `stress.rs`, `versions.rs` and
+//!   `loom.rs::subscriber_is_never_left_sleeping`.
+//! - **Grace periods are exact.** [`SnapMap::synchronize`] returns once no
+//!   snapshot older than the version current at the call is alive, and not
+//!   before. *Proved by* `versions.rs::synchronize_*` and
+//!   `loom.rs::synchronize_sees_the_last_old_snapshot_go`.
+//! - **No leak, no double drop.** Every key and value is dropped exactly
+//!   once, also while versions retire concurrently. *Proved by* `drops.rs`.
+//! - **Bounded memory.** Old versions are freed when their last snapshot or
+//!   reader lets go; `max_live_versions` caps how many stay alive. *Proved
+//!   by* `memory.rs` and `loom.rs::live_version_cap_waits_for_the_holder`.
+//! - **Read indexes are exact.** Lookups through a version's read index
+//!   answer what its persistent map answers. *Proved by* `model.rs` (under
+//!   every policy) and
+//!   `index.rs::readers_never_see_an_index_that_disagrees_with_its_version`.
+//! - **Compile-time:** a [`WriteTxn`] cannot cross threads, snapshots can,
+//!   and a snapshot cannot be mutated (compile-fail doctests).
 //!
-//! # Versions
+//! //! # Versions
 //!
 //! Each map can validate candidates before publishing, keep a history to
 //! roll back to, diff versions and wake subscribers:
@@ -105,6 +139,24 @@
 //! assert_eq!(config.get("http.timeout_ms"), Some(500));
 //! # Ok::<(), snapmap::CommitError>(())
 //! ```
+//!
+//! ## `history` + `rollback_to` versus keeping your own copies
+//!
+//! Keeping old snapshots yourself works, but every held snapshot keeps its
+//! version alive as a live version (counted by `stats().live_versions`,
+//! waited for by `synchronize`, capped by `max_live_versions`). The history
+//! ring keeps only the versions' contents, shared structurally between
+//! them, outside those counts; `rollback_to` republishes one as a new
+//! version through the validator, so subscribers and diffs see the
+//! rollback like any other commit.
+//!
+//! ## `load` versus `Reader`
+//!
+//! [`SnapMap::load`] returns an owned snapshot for a few atomic operations
+//! and never touches a shared reference count; [`Reader::load`] costs one
+//! relaxed atomic load when nothing changed but needs `&mut self` and keeps
+//! its version alive until the next call. Use `load` for occasional reads
+//! and snapshots you keep, one `Reader` per thread for hot loops.
 //!
 //! # When not to use it
 //!
