@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use crate::backend::{Backend, DefaultHashBuilder};
 use crate::core::{Config, Shared, Validator};
-use crate::error::BoxError;
+use crate::error::{BoxError, CommitError};
 use crate::index::ReadIndex;
 use crate::map::SnapMap;
 use crate::published::{SnapKey, SnapValue};
 use crate::snapshot::Snapshot;
+use crate::Version;
 
 /// Default `read_index_min_len`: below this many entries a persistent-map
 /// lookup is already a few cache-resident hops (see BENCHMARKS.md).
@@ -201,7 +202,8 @@ impl<K, V, S, F> Builder<K, V, S, F> {
         self
     }
 
-    /// Builds the map.
+    /// Builds the map. The validator is not run on the initial contents
+    /// (version 0); see [`try_build`](Self::try_build).
     ///
     /// # Panics
     ///
@@ -209,6 +211,35 @@ impl<K, V, S, F> Builder<K, V, S, F> {
     /// in a key's `Hash` or a value's `Clone` while indexing the initial
     /// contents propagates.
     pub fn build(self) -> SnapMap<K, V, S>
+    where
+        K: SnapKey,
+        V: SnapValue,
+        S: Backend<K, V>,
+        F: IntoValidator<K, V, S>,
+    {
+        self.build_checked(false)
+            .expect("unvalidated builds do not fail")
+    }
+
+    /// Builds the map after running the validator on the initial contents:
+    /// a rejection returns [`CommitError::Rejected`](crate::CommitError)
+    /// (or `Panicked`) with candidate and current version 0, and no map.
+    ///
+    /// # Panics
+    ///
+    /// As [`build`](Self::build); a panicking validator is an error, not a
+    /// panic.
+    pub fn try_build(self) -> Result<SnapMap<K, V, S>, CommitError>
+    where
+        K: SnapKey,
+        V: SnapValue,
+        S: Backend<K, V>,
+        F: IntoValidator<K, V, S>,
+    {
+        self.build_checked(true)
+    }
+
+    fn build_checked(self, validate: bool) -> Result<SnapMap<K, V, S>, CommitError>
     where
         K: SnapKey,
         V: SnapValue,
@@ -234,7 +265,13 @@ impl<K, V, S, F> Builder<K, V, S, F> {
             max_live: self.max_live,
             max_live_wait: self.max_live_wait,
         };
-        SnapMap::from_shared(Shared::new(self.backend, map, self.label, config))
+        let validator = config.validator.clone();
+        let map = SnapMap::from_shared(Shared::new(self.backend, map, self.label, config));
+        if let (true, Some(validator)) = (validate, validator) {
+            map.shared()
+                .validate(&validator, &map.load(), Version::INITIAL)?;
+        }
+        Ok(map)
     }
 }
 

@@ -293,24 +293,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
     ) -> Result<(), CommitError> {
         let current = base.version();
         if let Some(validator) = &self.config.validator {
-            let snapshot = Snapshot::from_arc(Arc::clone(candidate));
-            match catch_unwind(AssertUnwindSafe(|| validator(&snapshot))) {
-                Ok(Ok(())) => {}
-                Ok(Err(reason)) => {
-                    return Err(CommitError::Rejected {
-                        candidate: candidate.version(),
-                        current,
-                        reason,
-                    })
-                }
-                Err(payload) => {
-                    return Err(CommitError::Panicked {
-                        current,
-                        during: "validator",
-                        message: panic_message(&*payload),
-                    })
-                }
-            }
+            self.validate(
+                validator,
+                &Snapshot::from_arc(Arc::clone(candidate)),
+                current,
+            )?;
         }
         if !self.indexes(candidate) {
             return Ok(());
@@ -343,6 +330,28 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             Err(payload) => Err(CommitError::Panicked {
                 current,
                 during: "read index build",
+                message: panic_message(&*payload),
+            }),
+        }
+    }
+
+    /// Runs the validator on `candidate`; a panic is a rejection too.
+    pub(crate) fn validate(
+        &self,
+        validator: &Validator<K, V, S>,
+        candidate: &Snapshot<K, V, S>,
+        current: Version,
+    ) -> Result<(), CommitError> {
+        match catch_unwind(AssertUnwindSafe(|| validator(candidate))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(CommitError::Rejected {
+                candidate: candidate.version(),
+                current,
+                reason,
+            }),
+            Err(payload) => Err(CommitError::Panicked {
+                current,
+                during: "validator",
                 message: panic_message(&*payload),
             }),
         }

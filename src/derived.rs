@@ -10,11 +10,13 @@ type Entry = (TypeId, Box<dyn Any + Send + Sync>);
 /// set at most once; a version rarely carries more than one or two derived
 /// types, so lookups walk a very short chain.
 #[derive(Default)]
+#[cfg_attr(not(feature = "ip"), allow(dead_code))] // reason: only the `ip` routing tables derive data today
 pub(crate) struct Derived {
     value: OnceLock<Entry>,
     next: OnceLock<Box<Derived>>,
 }
 
+#[cfg_attr(not(feature = "ip"), allow(dead_code))] // reason: only the `ip` routing tables derive data today
 impl Derived {
     /// The cached `T`, computing it with `init` if there is none yet.
     ///

@@ -71,6 +71,10 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
         Self { shared }
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared<K, V, S>> {
+        &self.shared
+    }
+
     /// The current version as an owned, immutable snapshot. Never blocks.
     ///
     /// A commit happens-before every `load` that returns its version (or a

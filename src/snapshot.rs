@@ -83,6 +83,7 @@ impl<K, V, S: Backend<K, V>> Snapshot<K, V, S> {
     /// call on any snapshot of it (e.g. the set of prefix lengths of an IP
     /// routing table). `init` may run more than once if threads race on the
     /// first call; one result is kept.
+    #[cfg_attr(not(feature = "ip"), allow(dead_code))] // reason: only the `ip` routing tables use it today
     pub(crate) fn derived<T: std::any::Any + Send + Sync>(
         &self,
         init: impl FnOnce(&Self) -> T,

@@ -29,6 +29,8 @@ const POISON: u64 = 666;
 const PATIENCE: Duration = Duration::from_secs(30);
 
 type Oracle = BTreeMap<u64, u64>;
+/// (version, content fingerprint) pairs a thread observed.
+type Samples = Vec<(Version, u64)>;
 
 fn fingerprint<'a>(entries: impl Iterator<Item = (&'a u64, &'a u64)>) -> u64 {
     // Order-independent: the hash face iterates in no particular order.
@@ -131,7 +133,7 @@ fn run(duration: Duration, policy: ReadIndex) {
     )])));
     let stop = Arc::new(AtomicBool::new(false));
     let sync_calls = Arc::new(AtomicU64::new(0));
-    let mut threads: Vec<(&str, JoinHandle<Vec<(Version, u64)>>)> = Vec::new();
+    let mut threads: Vec<(&str, JoinHandle<Samples>)> = Vec::new();
 
     for r in 0..4 {
         let (map, stop) = (map.clone(), stop.clone());
@@ -206,7 +208,7 @@ fn run(duration: Duration, policy: ReadIndex) {
         let (mut sub, stop) = (map.subscribe(), stop.clone());
         thread::spawn(move || {
             let mut seen = vec![sub.seen()];
-            while !(stop.load(Ordering::Relaxed) && !sub.has_changed()) {
+            while !stop.load(Ordering::Relaxed) || sub.has_changed() {
                 if let Some(snap) = sub.wait_timeout(Duration::from_millis(20)) {
                     check_invariants(&snap);
                     seen.push(snap.version());
@@ -219,7 +221,7 @@ fn run(duration: Duration, policy: ReadIndex) {
         let (mut sub, stop) = (map.subscribe(), stop.clone());
         thread::spawn(move || {
             let mut seen = vec![sub.seen()];
-            while !(stop.load(Ordering::Relaxed) && !sub.has_changed()) {
+            while !stop.load(Ordering::Relaxed) || sub.has_changed() {
                 match pollster::block_on(sub.changed()) {
                     Some(snap) => seen.push(snap.version()),
                     None => break,

@@ -646,3 +646,28 @@ fn stats_report_the_current_state() {
     let debug = format!("{st:?}");
     assert!(debug.contains("commits: 1"), "{debug}");
 }
+
+#[test]
+fn try_build_validates_the_initial_contents() {
+    let builder = || {
+        SnapMap::<String, u32>::builder().validator(|c| {
+            if c.contains_key("bad") {
+                Err("bad key".into())
+            } else {
+                Ok(())
+            }
+        })
+    };
+    let err = builder().contents([(s("bad"), 1)]).try_build().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "rejected version 0: bad key; version 0 stays current"
+    );
+    let map = builder().contents([(s("good"), 1)]).try_build().unwrap();
+    assert_eq!(map.get("good"), Some(1));
+    // `build` does not validate version 0.
+    assert!(builder()
+        .contents([(s("bad"), 1)])
+        .build()
+        .contains_key("bad"));
+}

@@ -246,22 +246,13 @@ impl ConfigBuilder {
         let entries = sources.layer(reads)?;
         let hash = content_hash(&entries);
         let validators: Arc<[Validate]> = self.validators.into();
-        if !validators.is_empty() {
-            // Version 0 of a map is not validated, so run the candidate
-            // through a commit on a scratch map first.
-            let probe = SnapOrdMap::builder()
-                .validator(core_validator(Arc::clone(&validators)))
-                .build();
-            probe
-                .replace_all(entries.clone())
-                .map_err(|error| ConfigError::from_commit(error, None))?;
-        }
         let map = SnapOrdMap::builder()
             .history(self.history)
             .validator(core_validator(validators))
             .contents(entries)
             .label(hash)
-            .build();
+            .try_build()
+            .map_err(|error| ConfigError::from_commit(error, None))?;
         Ok(ConfigStore::new(map, sources, fingerprint, self.watch))
     }
 }
