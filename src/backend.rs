@@ -96,6 +96,53 @@ pub trait Lookup<K, V, Q: ?Sized>: Backend<K, V> {
         -> Option<(&'a K, &'a Option<V>)>;
 }
 
+/// The `Backend` methods whose bodies read the same on both imbl maps
+/// (the maps share method names, not a trait).
+macro_rules! same_api_on_both_maps {
+    () => {
+        #[inline]
+        fn len(map: &Self::Map) -> usize {
+            map.len()
+        }
+        fn iter(map: &Self::Map) -> Self::Iter<'_> {
+            map.iter()
+        }
+        fn insert(map: &mut Self::Map, key: K, value: V) -> Option<V> {
+            map.insert(key, value)
+        }
+        fn ptr_eq(a: &Self::Map, b: &Self::Map) -> bool {
+            a.ptr_eq(b)
+        }
+        fn lookup_owned<'a>(map: &'a Self::Map, key: &K) -> Option<&'a V> {
+            map.get(key)
+        }
+    };
+}
+
+/// The `Lookup` methods whose bodies read the same on both faces.
+macro_rules! same_lookups_on_both_maps {
+    () => {
+        #[inline]
+        fn map_get<'a>(map: &'a Self::Map, key: &Q) -> Option<(&'a K, &'a V)> {
+            map.get_key_value(key)
+        }
+        fn map_remove(map: &mut Self::Map, key: &Q) -> Option<(K, V)> {
+            map.remove_with_key(key)
+        }
+        #[inline]
+        fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)> {
+            index.get_key_value(key)
+        }
+        #[inline]
+        fn overlay_get<'a>(
+            overlay: &'a Overlay<K, V, Self>,
+            key: &Q,
+        ) -> Option<(&'a K, &'a Option<V>)> {
+            overlay.get_key_value(key)
+        }
+    };
+}
+
 impl<K, V, S> Backend<K, V> for S
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -115,22 +162,7 @@ where
     fn index_hasher(&self) -> S {
         self.clone()
     }
-    #[inline]
-    fn len(map: &Self::Map) -> usize {
-        map.len()
-    }
-    fn iter(map: &Self::Map) -> Self::Iter<'_> {
-        map.iter()
-    }
-    fn insert(map: &mut Self::Map, key: K, value: V) -> Option<V> {
-        map.insert(key, value)
-    }
-    fn ptr_eq(a: &Self::Map, b: &Self::Map) -> bool {
-        a.ptr_eq(b)
-    }
-    fn lookup_owned<'a>(map: &'a Self::Map, key: &K) -> Option<&'a V> {
-        map.get(key)
-    }
+    same_api_on_both_maps!();
     fn diff_full(old: &Self::Map, new: &Self::Map, out: &mut Vec<Change<K, V>>)
     where
         V: PartialEq,
@@ -162,24 +194,7 @@ where
     V: Clone,
     Q: Hash + Eq + ?Sized,
 {
-    #[inline]
-    fn map_get<'a>(map: &'a Self::Map, key: &Q) -> Option<(&'a K, &'a V)> {
-        map.get_key_value(key)
-    }
-    fn map_remove(map: &mut Self::Map, key: &Q) -> Option<(K, V)> {
-        map.remove_with_key(key)
-    }
-    #[inline]
-    fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)> {
-        index.get_key_value(key)
-    }
-    #[inline]
-    fn overlay_get<'a>(
-        overlay: &'a Overlay<K, V, Self>,
-        key: &Q,
-    ) -> Option<(&'a K, &'a Option<V>)> {
-        overlay.get_key_value(key)
-    }
+    same_lookups_on_both_maps!();
 }
 
 impl<K, V> Backend<K, V> for Ordered
@@ -200,22 +215,7 @@ where
     fn index_hasher(&self) -> DefaultHashBuilder {
         DefaultHashBuilder::default()
     }
-    #[inline]
-    fn len(map: &Self::Map) -> usize {
-        map.len()
-    }
-    fn iter(map: &Self::Map) -> Self::Iter<'_> {
-        map.iter()
-    }
-    fn insert(map: &mut Self::Map, key: K, value: V) -> Option<V> {
-        map.insert(key, value)
-    }
-    fn ptr_eq(a: &Self::Map, b: &Self::Map) -> bool {
-        a.ptr_eq(b)
-    }
-    fn lookup_owned<'a>(map: &'a Self::Map, key: &K) -> Option<&'a V> {
-        map.get(key)
-    }
+    same_api_on_both_maps!();
     fn diff_full(old: &Self::Map, new: &Self::Map, out: &mut Vec<Change<K, V>>)
     where
         V: PartialEq,
@@ -242,22 +242,5 @@ where
     V: Clone + Send + Sync + 'static,
     Q: Ord + Hash + Eq + ?Sized,
 {
-    #[inline]
-    fn map_get<'a>(map: &'a Self::Map, key: &Q) -> Option<(&'a K, &'a V)> {
-        map.get_key_value(key)
-    }
-    fn map_remove(map: &mut Self::Map, key: &Q) -> Option<(K, V)> {
-        map.remove_with_key(key)
-    }
-    #[inline]
-    fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)> {
-        index.get_key_value(key)
-    }
-    #[inline]
-    fn overlay_get<'a>(
-        overlay: &'a Overlay<K, V, Self>,
-        key: &Q,
-    ) -> Option<(&'a K, &'a Option<V>)> {
-        overlay.get_key_value(key)
-    }
+    same_lookups_on_both_maps!();
 }

@@ -118,26 +118,26 @@ impl<K, V, S, F> Builder<K, V, S, F> {
         S: Backend<K, V>,
         G: Fn(&Snapshot<K, V, S>) -> Result<(), BoxError> + Send + Sync + 'static,
     {
-        Builder {
-            backend: self.backend,
-            validator,
-            history: self.history,
-            contents: self.contents,
-            label: self.label,
-            read_index: self.read_index,
-            index_min_len: self.index_min_len,
-            max_live: self.max_live,
-            max_live_wait: self.max_live_wait,
-        }
+        self.retype(|backend| backend, |_| validator)
     }
 
     /// Uses `hasher` for the hash face's map and read index. Call it before
     /// [`validator`](Self::validator): a validator is typed for the hasher
     /// in place when it is set.
     pub fn hasher<H: BuildHasher>(self, hasher: H) -> Builder<K, V, H, F> {
+        self.retype(|_| hasher, |validator| validator)
+    }
+
+    /// Moves every setting into a builder with another backend and
+    /// validator type (the two settings that change the builder's type).
+    fn retype<S2, G>(
+        self,
+        backend: impl FnOnce(S) -> S2,
+        validator: impl FnOnce(F) -> G,
+    ) -> Builder<K, V, S2, G> {
         Builder {
-            backend: hasher,
-            validator: self.validator,
+            backend: backend(self.backend),
+            validator: validator(self.validator),
             history: self.history,
             contents: self.contents,
             label: self.label,
