@@ -86,7 +86,8 @@ impl<K: SnapKey + Ord + Borrow<str>, V: SnapValue> Snapshot<K, V, Ordered> {
     /// each probe takes the greatest key ≤ the query and, if it is not a
     /// prefix, cuts the query to their common prefix, so p is at most the
     /// number of distinct branch points between `query` and the keys (in
-    /// practice 1 to 3), never more than `query.len()`.
+    /// practice 1 to 3), never more than the number of candidate lengths
+    /// (`query`'s char boundaries).
     ///
     /// ```
     /// use snapmap::SnapOrdMap;
@@ -98,7 +99,7 @@ impl<K: SnapKey + Ord + Borrow<str>, V: SnapValue> Snapshot<K, V, Ordered> {
     /// assert_eq!(snap.longest_prefix("/static").map(|(_, v)| *v), Some("root"));
     /// ```
     pub fn longest_prefix(&self, query: &str) -> Option<(&K, &V)> {
-        self.longest_prefix_where(query, |_| true)
+        self.longest_prefix_where(query, |len| query.is_char_boundary(len))
     }
 
     /// The entry whose key is the longest prefix of `query` ending at a
@@ -107,18 +108,27 @@ impl<K: SnapKey + Ord + Borrow<str>, V: SnapValue> Snapshot<K, V, Ordered> {
     /// `"/api"` matches `"/api"` and `"/api/x"` but not `"/apix"`. The empty
     /// key matches every query.
     ///
-    /// Allocation-free; cost as [`longest_prefix`](Self::longest_prefix)
-    /// plus one probe per prefix key rejected for ending mid-segment.
+    /// Allocation-free. Cost: O(p × log n) with p at most the number of
+    /// candidate lengths (the segment boundaries of `query`, plus 0 and
+    /// its length): every probe that misses cuts the query back to an
+    /// earlier boundary, so keys ending mid-segment cost no extra probes.
     pub fn longest_segment_prefix(&self, query: &str, separator: char) -> Option<(&K, &V)> {
-        self.longest_prefix_where(query, |key: &str| {
-            key.is_empty()
-                || key.len() == query.len()
-                || key.ends_with(separator)
-                || query[key.len()..].starts_with(separator)
+        self.longest_prefix_where(query, |len| {
+            query.is_char_boundary(len)
+                && (len == 0
+                    || len == query.len()
+                    || query[..len].ends_with(separator)
+                    || query[len..].starts_with(separator))
         })
     }
 
-    fn longest_prefix_where(&self, query: &str, accept: impl Fn(&str) -> bool) -> Option<(&K, &V)> {
+    /// The longest key that prefixes `query` and whose length passes
+    /// `can_end` (which must accept 0 and only char boundaries).
+    fn longest_prefix_where(
+        &self,
+        query: &str,
+        can_end: impl Fn(usize) -> bool,
+    ) -> Option<(&K, &V)> {
         let map = self.ord_map();
         let mut probe = query;
         loop {
@@ -128,28 +138,25 @@ impl<K: SnapKey + Ord + Borrow<str>, V: SnapValue> Snapshot<K, V, Ordered> {
             // tells us how far to cut.
             let (key, value) = map.get_prev(probe)?;
             let k: &str = key.borrow();
-            let cut = if probe.starts_with(k) {
-                if accept(k) {
+            let mut cut = if probe.starts_with(k) {
+                if can_end(k.len()) {
                     return Some((key, value));
                 }
                 k.len().checked_sub(1)?
             } else {
                 common_prefix_len(k, probe)
             };
-            probe = &probe[..floor_char_boundary(probe, cut)];
+            // Only keys of an acceptable length can match: skip to one.
+            while !can_end(cut) {
+                cut -= 1;
+            }
+            probe = &probe[..cut];
         }
     }
 }
 
 fn common_prefix_len(a: &str, b: &str) -> usize {
     a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count()
-}
-
-fn floor_char_boundary(s: &str, mut at: usize) -> usize {
-    while !s.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
 }
 
 /// Iterator over a key range of an ordered snapshot.
