@@ -50,13 +50,16 @@
 //! # `longest_match` versus `longest_match_probing`
 //!
 //! [`longest_match`](Snapshot::longest_match) searches a per-version
-//! *route index*: the address space cut into intervals, each with its most
-//! specific route, in a flat sorted array. A lookup is one binary search,
-//! O(log r) for r routes, with no dependence on how many prefix lengths the
-//! table uses. The index is built once per version, O(r) time, and holds a
-//! copy of every key and value (about 8 bytes per interval plus
-//! `size_of::<(K, V)>()` per route); keep values cheap to clone (`Arc<T>`,
-//! small ids).
+//! *route index*: each family's address space cut into at most 2r + 1
+//! intervals for r routes, each with its most specific route, in a flat
+//! sorted array, plus a bucket table over the top address bits. A lookup
+//! reads its bucket and binary-searches the few intervals starting in it:
+//! O(log r) in the worst case, a handful of cache misses in practice, with
+//! no dependence on how many prefix lengths the table uses. The index is
+//! built once per version in O(r) time and holds a copy of every route
+//! (`size_of::<(K, V)>()` each), 8 bytes per IPv4 interval and 20 per IPv6
+//! interval, and a bucket table of about 4 bytes per interval (at most
+//! 256 KiB per family); keep values cheap to clone (`Arc<T>`, small ids).
 //!
 //! [`longest_match_probing`](Snapshot::longest_match_probing) keeps only the
 //! set of prefix lengths present in the version (24 bytes per family) and
@@ -82,6 +85,7 @@
 //! from the control plane. Old versions drop their data with their last
 //! snapshot.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -102,13 +106,13 @@ mod sealed {
 /// Sealed.
 ///
 /// `Addr` is the address type looked up: [`Ipv4Addr`], [`Ipv6Addr`] and
-/// [`IpAddr`] respectively.
-pub trait RouteKey: SnapKey + Ord + Copy + sealed::Sealed {
+/// [`IpAddr`] respectively. Every route key converts into an [`IpNet`].
+pub trait RouteKey:
+    SnapKey + Ord + Copy + fmt::Debug + fmt::Display + Into<IpNet> + sealed::Sealed
+{
     /// The address type this key's networks contain.
-    type Addr: Copy;
+    type Addr: Copy + fmt::Debug;
 
-    #[doc(hidden)]
-    fn to_net(&self) -> IpNet;
     #[doc(hidden)]
     fn from_net(net: IpNet) -> Option<Self>;
     #[doc(hidden)]
@@ -118,10 +122,6 @@ pub trait RouteKey: SnapKey + Ord + Copy + sealed::Sealed {
 impl RouteKey for Ipv4Net {
     type Addr = Ipv4Addr;
 
-    #[inline]
-    fn to_net(&self) -> IpNet {
-        IpNet::V4(*self)
-    }
     #[inline]
     fn from_net(net: IpNet) -> Option<Self> {
         match net {
@@ -139,10 +139,6 @@ impl RouteKey for Ipv6Net {
     type Addr = Ipv6Addr;
 
     #[inline]
-    fn to_net(&self) -> IpNet {
-        IpNet::V6(*self)
-    }
-    #[inline]
     fn from_net(net: IpNet) -> Option<Self> {
         match net {
             IpNet::V6(net) => Some(net),
@@ -158,10 +154,6 @@ impl RouteKey for Ipv6Net {
 impl RouteKey for IpNet {
     type Addr = IpAddr;
 
-    #[inline]
-    fn to_net(&self) -> IpNet {
-        *self
-    }
     #[inline]
     fn from_net(net: IpNet) -> Option<Self> {
         Some(net)
@@ -181,9 +173,10 @@ impl<K: RouteKey, V: SnapValue> Snapshot<K, V, Ordered> {
     /// Keys with host bits set never match, and IPv4-mapped IPv6 addresses
     /// are IPv6 (see the [module docs](crate::route#keys-are-networks)).
     ///
-    /// Cost: one binary search over the version's route index, O(log r)
-    /// for r routes, allocation-free. The index is built by the first call
-    /// on each version, O(r) time and memory (see
+    /// Cost: one bucket read and a binary search over the few intervals of
+    /// the version's route index starting in that bucket; O(log r) for r
+    /// routes in the worst case, allocation-free. The index is built by the
+    /// first call on each version, O(r) time and memory (see
     /// [`prepare_routes`](Self::prepare_routes) and
     /// [`index_at_commit`] to build it off the request path).
     ///
@@ -231,14 +224,16 @@ impl<K: RouteKey, V: SnapValue> Snapshot<K, V, Ordered> {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
                 lengths.v4.descending().find_map(|len| {
-                    let net = Ipv4Net::new_assert(Ipv4Addr::from(bits & u32::prefix_mask(len)), len);
+                    let net =
+                        Ipv4Net::new_assert(Ipv4Addr::from(bits & u32::prefix_mask(len)), len);
                     self.get_key_value(&K::from_net(IpNet::V4(net))?)
                 })
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
                 lengths.v6.descending().find_map(|len| {
-                    let net = Ipv6Net::new_assert(Ipv6Addr::from(bits & u128::prefix_mask(len)), len);
+                    let net =
+                        Ipv6Net::new_assert(Ipv6Addr::from(bits & u128::prefix_mask(len)), len);
                     self.get_key_value(&K::from_net(IpNet::V6(net))?)
                 })
             }
@@ -297,11 +292,15 @@ impl<K: RouteKey, V: SnapValue> Snapshot<K, V, Ordered> {
 /// assert_eq!(table.len(), 1);
 /// # Ok::<(), snapmap::CommitError>(())
 /// ```
-pub fn index_at_commit<K: RouteKey, V: SnapValue>(candidate: &Snapshot<K, V, Ordered>) -> Result<(), BoxError> {
+pub fn index_at_commit<K: RouteKey, V: SnapValue>(
+    candidate: &Snapshot<K, V, Ordered>,
+) -> Result<(), BoxError> {
     match candidate.unmatchable_routes() {
         (0, _) => Ok(()),
         (n, first) => {
-            let first = first.map(RouteKey::to_net).expect("a count above zero names a route");
+            let first = first
+                .map(|&k| -> IpNet { k.into() })
+                .expect("a count above zero names a route");
             Err(format!(
                 "{n} route(s) have host bits set and could never match, first {first} (its network is {})",
                 first.trunc()
@@ -335,7 +334,7 @@ impl<K: RouteKey, V: SnapValue> RouteIndex<K, V> {
         let mut lengths = PresentLengths::default();
         let (mut host_bits, mut first_host_bits) = (0, None);
         for (key, value) in snap.iter() {
-            let net = key.to_net();
+            let net: IpNet = (*key).into();
             if net != net.trunc() {
                 host_bits += 1;
                 first_host_bits.get_or_insert(*key);
@@ -369,6 +368,10 @@ const NO_ROUTE: u32 = u32::MAX;
 /// Address bits of one family: `u32` for IPv4, `u128` for IPv6.
 trait Bits: Copy + Ord + Send + Sync + 'static {
     const ZERO: Self;
+    const BITS: u32;
+    /// The bucket number: the bits above `shift` (0 when `shift` is the
+    /// width).
+    fn bucket(self, shift: u32) -> usize;
     /// The mask keeping the first `len` bits.
     fn prefix_mask(len: u8) -> Self;
     /// The last address of the network starting at `self` with `len` bits.
@@ -381,9 +384,17 @@ macro_rules! bits {
     ($t:ty) => {
         impl Bits for $t {
             const ZERO: Self = 0;
+            const BITS: u32 = <$t>::BITS;
+            #[inline]
+            fn bucket(self, shift: u32) -> usize {
+                // At most 16 bits remain after the shift.
+                self.checked_shr(shift).unwrap_or(0) as usize
+            }
             #[inline]
             fn prefix_mask(len: u8) -> Self {
-                <$t>::MAX.checked_shl(<$t>::BITS - u32::from(len)).unwrap_or(0)
+                <$t>::MAX
+                    .checked_shl(<$t>::BITS - u32::from(len))
+                    .unwrap_or(0)
             }
             #[inline]
             fn last_of(self, len: u8) -> Self {
@@ -402,19 +413,56 @@ bits!(u128);
 /// One family's address space as sorted interval starts (the first is
 /// always 0), each with the slot of the most specific route covering the
 /// whole interval, or [`NO_ROUTE`].
+///
+/// A bucket table over the addresses' top bits narrows each search to the
+/// intervals starting in the address's bucket: about one or two when
+/// starts spread evenly (the table has about one bucket per interval, at
+/// most 2^16).
 struct Intervals<B> {
     starts: Box<[B]>,
     slots: Box<[u32]>,
+    /// `buckets[b]`: the number of starts below bucket `b`'s first
+    /// address; one more entry than buckets, the last is `starts.len()`.
+    buckets: Box<[u32]>,
+    /// Address bits below the bucket number.
+    shift: u32,
 }
 
 impl<B: Bits> Intervals<B> {
-    /// The slot of the interval containing `addr`. O(log intervals); there
-    /// are at most 2r + 1 intervals for r routes.
+    fn new(starts: Vec<B>, slots: Vec<u32>) -> Self {
+        let bits = starts.len().ilog2().min(16);
+        let shift = B::BITS - bits;
+        let count = 1usize << bits;
+        let mut buckets = Vec::with_capacity(count + 1);
+        let mut below = 0;
+        for b in 0..count {
+            while below < starts.len() && starts[below].bucket(shift) < b {
+                below += 1;
+            }
+            buckets.push(u32::try_from(below).expect("fewer than 2^32 intervals"));
+        }
+        buckets.push(u32::try_from(starts.len()).expect("fewer than 2^32 intervals"));
+        Self {
+            starts: starts.into_boxed_slice(),
+            slots: slots.into_boxed_slice(),
+            buckets: buckets.into_boxed_slice(),
+            shift,
+        }
+    }
+
+    /// The slot of the interval containing `addr`: one bucket read, then a
+    /// binary search over the intervals starting in the bucket, O(log
+    /// intervals) in the worst case. There are at most 2r + 1 intervals for
+    /// r routes.
     #[inline]
     fn find(&self, addr: B) -> u32 {
-        // starts[0] == 0 <= addr, so the count is at least 1.
-        let after = self.starts.partition_point(|&start| start <= addr);
-        self.slots[after - 1]
+        let b = addr.bucket(self.shift);
+        let (lo, hi) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
+        // The interval containing `addr` is the last one starting at or
+        // before it: in this bucket, or else the one before the bucket
+        // (there is one: starts[0] == 0 opens bucket 0).
+        let in_bucket = self.starts[lo..hi].partition_point(|&start| start <= addr);
+        self.slots[lo + in_bucket - 1]
     }
 }
 
@@ -447,10 +495,7 @@ impl<B: Bits> IntervalBuilder<B> {
 
     fn finish(mut self) -> Intervals<B> {
         self.close_before(None);
-        Intervals {
-            starts: self.starts.into_boxed_slice(),
-            slots: self.slots.into_boxed_slice(),
-        }
+        Intervals::new(self.starts, self.slots)
     }
 
     /// Closes every open network that ends before `start` (all of them for
@@ -499,7 +544,7 @@ impl PresentLengths {
     fn scan<'a, K: RouteKey>(keys: impl Iterator<Item = &'a K>) -> Self {
         let mut lengths = Self::default();
         for key in keys {
-            let net = key.to_net();
+            let net: IpNet = (*key).into();
             if net == net.trunc() {
                 lengths.insert(&net);
             }
