@@ -31,16 +31,26 @@ fn builder_thread_is_started_lazily_and_stopped_with_the_last_handle() {
         .read_index(policy)
         .read_index_min_len(100)
         .build();
-    assert!(!map.stats().index_builder_running, "not started while nothing needs indexing");
+    assert!(
+        !map.stats().index_builder_running,
+        "not started while nothing needs indexing"
+    );
     if on_linux {
         assert_eq!(builder_threads(), 0);
     }
     map.replace_all((0..1000).map(|i| (i, i))).unwrap();
-    assert!(map.stats().index_builder_running, "started by the first version that needs an index");
+    assert!(
+        map.stats().index_builder_running,
+        "started by the first version that needs an index"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     // The new thread names itself when it starts running.
     while on_linux && builder_threads() != 1 {
-        assert!(Instant::now() < deadline, "expected one snapmap-index thread, found {}", builder_threads());
+        assert!(
+            Instant::now() < deadline,
+            "expected one snapmap-index thread, found {}",
+            builder_threads()
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     while !map.load().has_read_index() {
@@ -55,7 +65,11 @@ fn builder_thread_is_started_lazily_and_stopped_with_the_last_handle() {
     assert!(other.stats().index_builder_running);
     drop(other);
     if on_linux {
-        assert_eq!(builder_threads(), 0, "the builder thread was joined when the last handle dropped");
+        assert_eq!(
+            builder_threads(),
+            0,
+            "the builder thread was joined when the last handle dropped"
+        );
     }
     // What readers hold keeps working, index included.
     assert_eq!(reader.load().get(&7), Some(&7));
