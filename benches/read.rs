@@ -1,1 +1,94 @@
-fn main() {}
+//! Single-thread lookup cost of a present key: snapmap through `load()`
+//! and through a `Reader` (with its read index, and with the index off),
+//! the floors (an unsynchronized `imbl` map and a flat std `HashMap`), and
+//! every peer's `get`. Same keys, same hasher (foldhash) for all.
+//!
+//! `cargo bench --bench read -- 'get/u64:49k'`
+
+use std::cell::OnceCell;
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+
+// The compare example's adapters, so benches and driver measure the same
+// code; this bench uses only part of them.
+#[allow(dead_code, unused_imports)] // reason: shared with examples/compare, partly used here
+#[path = "../examples/compare/adapters/mod.rs"]
+mod adapters;
+#[allow(dead_code)] // reason: shared with examples/compare, partly used here
+mod common;
+#[allow(dead_code)] // reason: shared with examples/compare, partly used here
+#[path = "../examples/compare/keys.rs"]
+mod keys;
+
+use adapters::{Adapter, FlatFloor, ImblFloor, IndexPolicy, MapHandle, SnapLoad, SnapReader};
+use common::{each_peer, size_label, Fixture, Hasher, Visit, PROBES};
+use keys::BenchKey;
+
+struct GetBench<'a, 'g, K> {
+    group: &'a mut BenchmarkGroup<'g, WallTime>,
+    fixture: &'a Fixture<K>,
+    index: IndexPolicy,
+}
+
+impl<K: BenchKey> Visit<K> for GetBench<'_, '_, K> {
+    fn visit<A: Adapter<K, Hasher>>(&mut self, name: &str) {
+        // Built on first use: a benchmark filtered out never builds its map.
+        let map = OnceCell::new();
+        let mut handle = None;
+        let (fixture, index) = (self.fixture, self.index);
+        let probes = &fixture.probes;
+        let mut i = 0usize;
+        let mut misses = 0u64;
+        self.group.bench_function(name, |b| {
+            let handle = handle.get_or_insert_with(|| {
+                let map: &A = map.get_or_init(|| A::build(&fixture.spec(index)));
+                map.settle().unwrap_or_else(|e| panic!("{name}: {e}"));
+                map.handle()
+            });
+            b.iter(|| {
+                let key = &probes[i & (PROBES - 1)];
+                i = i.wrapping_add(1);
+                let found = handle.get(black_box(key));
+                misses += u64::from(found.is_none());
+                found
+            })
+        });
+        common::report_misses(name, misses);
+    }
+}
+
+fn get_group<K: BenchKey>(c: &mut Criterion, len: usize, kind: &str) {
+    let fixture = Fixture::<K>::new(len);
+    let mut group = c.benchmark_group(format!("get/{kind}:{}", size_label(len)));
+    group.throughput(Throughput::Elements(1));
+    if len >= 1_000_000 {
+        group
+            .sample_size(50)
+            .measurement_time(Duration::from_secs(3));
+    }
+    let mut bench = GetBench {
+        group: &mut group,
+        fixture: &fixture,
+        index: IndexPolicy::Default,
+    };
+    bench.visit::<SnapReader<K, Hasher>>("snapmap-reader");
+    bench.visit::<SnapLoad<K, Hasher>>("snapmap-load");
+    bench.visit::<FlatFloor<K, Hasher>>("floor-hashmap");
+    bench.visit::<ImblFloor<K, Hasher>>("floor-imbl");
+    each_peer(&mut bench);
+    bench.index = IndexPolicy::Off;
+    bench.visit::<SnapReader<K, Hasher>>("snapmap-reader-index-off");
+    group.finish();
+}
+
+fn get(c: &mut Criterion) {
+    get_group::<u64>(c, 49_000, "u64");
+    get_group::<u64>(c, 1_000_000, "u64");
+    get_group::<String>(c, 49_000, "str");
+}
+
+criterion_group!(benches, get);
+criterion_main!(benches);

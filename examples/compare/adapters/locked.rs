@@ -8,7 +8,7 @@ use super::{Adapter, BuildSpec, MapHandle};
 use crate::keys::{BenchHasher, BenchKey};
 
 /// The one thing the three locks differ in.
-pub trait MapLock: Sync {
+pub trait MapLock: Send + Sync {
     type Map;
     fn new(map: Self::Map) -> Self;
     fn read<R>(&self, f: impl FnOnce(&Self::Map) -> R) -> R;

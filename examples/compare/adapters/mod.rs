@@ -37,7 +37,7 @@ pub struct BuildSpec<'a, K, S> {
 
 /// A map under test: built once per (workload, key set), then shared by
 /// every thread, each of which takes its own [`MapHandle`].
-pub trait Adapter<K: BenchKey, S: BenchHasher>: Sized + Sync {
+pub trait Adapter<K: BenchKey, S: BenchHasher>: Sized + Send + Sync {
     /// A thread's way into the map.
     type Handle<'a>: MapHandle<K>
     where
