@@ -32,7 +32,8 @@ FLAGS:
                       as map sizes)
     --duration D      length of one timed run: 250ms, 1s, 1.5 (seconds) (default 250ms)
     --runs N          timed runs per measurement; the median is reported (default 3)
-    --hasher H        fold (foldhash, the default) or sip (std SipHash), for every map
+    --hasher H        fold (foldhash, the default) or sip (std SipHash) for every map, or
+                      default: each map's own default (snapmap foldhash, all others SipHash)
     --index P         snapmap's read index: off, eager, background, default (default:
                       the crate's ReadIndex::default())
     --config-batch N  keys per commit of the config workload's writer (default 8)
@@ -124,8 +125,12 @@ impl FromStr for KeySpec {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HasherChoice {
+    /// foldhash for every map.
     Fold,
+    /// std SipHash for every map.
     Sip,
+    /// Each map's own default: foldhash for snapmap, SipHash for the rest.
+    Default,
 }
 
 #[derive(Debug)]
@@ -309,8 +314,11 @@ pub fn parse(
                 options.hasher = match value()?.as_str() {
                     "fold" | "foldhash" => HasherChoice::Fold,
                     "sip" | "siphash" | "std" => HasherChoice::Sip,
+                    "default" => HasherChoice::Default,
                     other => {
-                        return Err(format!("--hasher: unknown hasher `{other}` (fold or sip)"))
+                        return Err(format!(
+                            "--hasher: unknown hasher `{other}` (fold, sip or default)"
+                        ))
                     }
                 }
             }

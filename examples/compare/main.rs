@@ -78,6 +78,7 @@ fn run(options: &Options) -> ExitCode {
     let hasher = match options.hasher {
         HasherChoice::Fold => "fold",
         HasherChoice::Sip => "sip",
+        HasherChoice::Default => "default (snapmap fold, others sip)",
     };
     let threads: Vec<String> = options.threads.iter().map(ToString::to_string).collect();
     eprintln!(
@@ -100,18 +101,24 @@ fn run(options: &Options) -> ExitCode {
         rows: Vec::new(),
     };
     for group in &groups {
+        type Fold = foldhash::fast::RandomState;
+        type Sip = std::hash::RandomState;
         match (group.keys.kind, options.hasher) {
             (KeyKind::U64, HasherChoice::Fold) => {
-                suite::run_group::<u64, foldhash::fast::RandomState>(&mut ctx, group)
+                suite::run_group::<u64, Fold, Fold>(&mut ctx, group)
             }
-            (KeyKind::U64, HasherChoice::Sip) => {
-                suite::run_group::<u64, std::hash::RandomState>(&mut ctx, group)
+            (KeyKind::U64, HasherChoice::Sip) => suite::run_group::<u64, Sip, Sip>(&mut ctx, group),
+            (KeyKind::U64, HasherChoice::Default) => {
+                suite::run_group::<u64, Fold, Sip>(&mut ctx, group)
             }
             (KeyKind::Str, HasherChoice::Fold) => {
-                suite::run_group::<String, foldhash::fast::RandomState>(&mut ctx, group)
+                suite::run_group::<String, Fold, Fold>(&mut ctx, group)
             }
             (KeyKind::Str, HasherChoice::Sip) => {
-                suite::run_group::<String, std::hash::RandomState>(&mut ctx, group)
+                suite::run_group::<String, Sip, Sip>(&mut ctx, group)
+            }
+            (KeyKind::Str, HasherChoice::Default) => {
+                suite::run_group::<String, Fold, Sip>(&mut ctx, group)
             }
         }
     }

@@ -280,6 +280,10 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
             .find(|r| r.workload == w && r.keys == keys && r.map == map && r.threads == t)
             .and_then(|r| r.value)
     };
+    let ran = |w: &str, keys: &str, map: &str, t: usize| {
+        rows.iter()
+            .any(|r| r.workload == w && r.keys == keys && r.map == map && r.threads == t)
+    };
     let fastest_peer = |w: &str, keys: &str, t: usize| {
         rows.iter()
             .filter(|r| r.workload == w && r.keys == keys && r.threads == t && is_peer(r.map))
@@ -287,7 +291,10 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
             .max_by(|a, b| a.1.total_cmp(&b.1))
     };
     let mut out = Vec::new();
-    let mut at_least = |what: String, measured: Option<f64>, min: f64| {
+    // `measured` is `None` when the cells were not run (no line), and
+    // `Some(None)` when they were but a map failed.
+    let mut at_least = |what: String, measured: Option<Option<f64>>, min: f64| {
+        let Some(measured) = measured else { return };
         out.push(Target {
             what,
             met: measured.map(|m| m >= min),
@@ -310,32 +317,33 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
                 if let Some((name, v)) = fastest_peer(w, keys, *t) {
                     at_least(
                         format!("{at}: reader vs fastest peer ({name})"),
-                        ratio(Some(v)),
+                        Some(ratio(Some(v))),
                         1.0,
                     );
                 }
                 at_least(
                     format!("{at}: reader vs pl-rwlock"),
-                    ratio(value(w, keys, "pl-rwlock", *t)),
+                    ran(w, keys, "pl-rwlock", *t).then(|| ratio(value(w, keys, "pl-rwlock", *t))),
                     3.0,
                 );
                 // "within 1.25x of a flat table": snapmap >= 1/1.25 of it.
                 at_least(
                     format!("{at}: reader vs floor-hashmap (within 1.25x)"),
-                    ratio(value(w, keys, "floor-hashmap", *t)),
+                    ran(w, keys, "floor-hashmap", *t)
+                        .then(|| ratio(value(w, keys, "floor-hashmap", *t))),
                     0.8,
                 );
             }
             "read-99" => {
                 at_least(
                     format!("{at}: reader vs pl-rwlock"),
-                    ratio(value(w, keys, "pl-rwlock", *t)),
+                    ran(w, keys, "pl-rwlock", *t).then(|| ratio(value(w, keys, "pl-rwlock", *t))),
                     1.0,
                 );
                 if let Some((name, v)) = fastest_peer(w, keys, *t) {
                     at_least(
                         format!("{at}: reader vs fastest peer ({name})"),
-                        ratio(Some(v)),
+                        Some(ratio(Some(v))),
                         0.5,
                     );
                 }
@@ -346,7 +354,7 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
                 });
                 at_least(
                     format!("{at}: reader with writer vs no writer"),
-                    row.and_then(Row::relative_to_no_writer),
+                    row.map(Row::relative_to_no_writer),
                     0.8,
                 );
             }
@@ -354,7 +362,8 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
         }
     }
     let cost = |w: &str, keys: &str, map: &str| value(w, keys, map, 1);
-    let mut at_most = |what: String, measured: Option<f64>, max: f64| {
+    let mut at_most = |what: String, measured: Option<Option<f64>>, max: f64| {
+        let Some(measured) = measured else { return };
         out.push(Target {
             what,
             met: measured.map(|m| m <= max),
@@ -369,7 +378,7 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
     ) {
         at_most(
             "write-cost: 1-key commit at 1m vs at 1k".into(),
-            Some(big / small),
+            Some(Some(big / small)),
             2.0,
         );
     }
@@ -384,7 +393,7 @@ pub fn targets(rows: &[Row]) -> Vec<Target> {
             let snap = cost(thousand, keys, "snapmap");
             at_most(
                 format!("write-cost {keys}: 1000-key commit vs bare imbl inserts"),
-                snap.map(|s| s / bare),
+                Some(snap.map(|s| s / bare)),
                 1.25,
             );
         }

@@ -195,7 +195,9 @@ pub struct Ctx<'a> {
     pub rows: Vec<Row>,
 }
 
-pub fn run_group<K: BenchKey, S: BenchHasher>(ctx: &mut Ctx<'_>, group: &Group) {
+/// Runs every map of `group`: snapmap's variants hashing with `SS`, every
+/// other map with `SP` (the same type, except for `--hasher default`).
+pub fn run_group<K: BenchKey, SS: BenchHasher, SP: BenchHasher>(ctx: &mut Ctx<'_>, group: &Group) {
     ctx.progress.set_message(format!(
         "{} {}: generating keys",
         group.workload.name(),
@@ -203,37 +205,48 @@ pub fn run_group<K: BenchKey, S: BenchHasher>(ctx: &mut Ctx<'_>, group: &Group) 
     ));
     let keys = KeySet::<K>::new(group.keys.len, 0x5eed ^ group.keys.len as u64);
     let entries: Vec<(K, u64)> = keys.entries().collect();
-    let hasher = S::default();
+    let (snap_hasher, peer_hasher) = (SS::default(), SP::default());
     for &map in &group.maps {
         ctx.progress
             .set_message(format!("{} {} {map}", group.workload.name(), group.keys));
-        let spec = BuildSpec {
+        let snap_spec = BuildSpec {
             entries: &entries,
-            hasher: hasher.clone(),
+            hasher: snap_hasher.clone(),
             index: ctx.options.index,
         };
-        let m = Measure {
+        let peer_spec = BuildSpec {
+            entries: &entries,
+            hasher: peer_hasher.clone(),
+            index: ctx.options.index,
+        };
+        let s = Measure {
             group,
             map,
             keys: &keys,
-            spec: &spec,
+            spec: &snap_spec,
+        };
+        let p = Measure {
+            group,
+            map,
+            keys: &keys,
+            spec: &peer_spec,
         };
         match map {
-            "snapmap-reader" => m.run::<SnapReader<K, S>>(ctx),
-            "snapmap-load" => m.run::<SnapLoad<K, S>>(ctx),
-            "snapmap-batch" => m.run::<SnapBatch<K, S>>(ctx),
-            "std-rwlock" => m.run::<StdRwLock<K, S>>(ctx),
-            "pl-rwlock" => m.run::<PlRwLock<K, S>>(ctx),
-            "std-mutex" => m.run::<StdMutex<K, S>>(ctx),
-            "dashmap" => m.run::<DashMapAdapter<K, S>>(ctx),
-            "papaya" => m.run::<Papaya<K, S>>(ctx),
-            "scc-hashindex" => m.run::<SccHashIndex<K, S>>(ctx),
-            "evmap" => m.run::<Evmap<K, S, false>>(ctx),
-            "evmap-batch" => m.run::<Evmap<K, S, true>>(ctx),
-            "arcswap-clone" => m.run::<ArcSwapClone<K, S>>(ctx),
-            "actor" => m.run::<Actor<K>>(ctx),
-            "floor-hashmap" => m.run::<FlatFloor<K, S>>(ctx),
-            "floor-imbl" => m.run::<ImblFloor<K, S>>(ctx),
+            "snapmap-reader" => s.run::<SnapReader<K, SS>>(ctx),
+            "snapmap-load" => s.run::<SnapLoad<K, SS>>(ctx),
+            "snapmap-batch" => s.run::<SnapBatch<K, SS>>(ctx),
+            "std-rwlock" => p.run::<StdRwLock<K, SP>>(ctx),
+            "pl-rwlock" => p.run::<PlRwLock<K, SP>>(ctx),
+            "std-mutex" => p.run::<StdMutex<K, SP>>(ctx),
+            "dashmap" => p.run::<DashMapAdapter<K, SP>>(ctx),
+            "papaya" => p.run::<Papaya<K, SP>>(ctx),
+            "scc-hashindex" => p.run::<SccHashIndex<K, SP>>(ctx),
+            "evmap" => p.run::<Evmap<K, SP, false>>(ctx),
+            "evmap-batch" => p.run::<Evmap<K, SP, true>>(ctx),
+            "arcswap-clone" => p.run::<ArcSwapClone<K, SP>>(ctx),
+            "actor" => p.run::<Actor<K>>(ctx),
+            "floor-hashmap" => p.run::<FlatFloor<K, SP>>(ctx),
+            "floor-imbl" => p.run::<ImblFloor<K, SP>>(ctx),
             other => unreachable!("map `{other}` is in MAPS but not dispatched"),
         }
     }
