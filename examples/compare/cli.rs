@@ -30,7 +30,7 @@ FLAGS:
                       keys), COUNT with k/m suffixes, e.g. u64:49k,u64:1m,str:10k
                       (default: each workload's usual sets; write-cost uses the counts
                       as map sizes)
-    --duration D      length of one timed run: 250ms, 1s, 1.5 (seconds) (default 250ms)
+    --duration D      length of one timed run: 250ms, 1s, 1.5 (seconds) (default 200ms)
     --runs N          timed runs per measurement; the median is reported (default 3)
     --hasher H        fold (foldhash, the default) or sip (std SipHash) for every map, or
                       default: each map's own default (snapmap foldhash, all others SipHash)
@@ -262,7 +262,7 @@ pub fn parse(
         maps: None,
         threads: vec![default_threads()],
         keys: None,
-        duration: Duration::from_millis(250),
+        duration: Duration::from_millis(200),
         runs: 3,
         hasher: HasherChoice::Fold,
         index: IndexPolicy::Default,

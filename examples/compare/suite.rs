@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 
 use crate::adapters::*;
-use crate::cli::{KeySpec, Options};
+use crate::cli::{KeyKind, KeySpec, Options};
 use crate::keys::{BenchHasher, BenchKey, KeySet};
 use crate::report::{Metric, Row};
 use crate::workload::{self, panic_message, ChurnState, Commit, Sample, Workload, WriterPlan};
@@ -119,7 +119,14 @@ fn default_maps(workload: Workload) -> Vec<&'static str> {
 /// The key sets a workload runs when `--keys` is not given.
 fn default_keys(workload: Workload) -> Vec<KeySpec> {
     match workload {
-        Workload::ReadOnly => vec![KeySpec::u64s(49_000), KeySpec::u64s(1_000_000)],
+        Workload::ReadOnly => vec![
+            KeySpec::u64s(49_000),
+            KeySpec::u64s(1_000_000),
+            KeySpec {
+                kind: KeyKind::Str,
+                len: 49_000,
+            },
+        ],
         Workload::WriteCost => vec![
             KeySpec::u64s(1_000),
             KeySpec::u64s(100_000),
