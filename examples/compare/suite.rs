@@ -212,7 +212,13 @@ pub fn run_group<K: BenchKey, SS: BenchHasher, SP: BenchHasher>(ctx: &mut Ctx<'_
     ));
     let keys = KeySet::<K>::new(group.keys.len, 0x5eed ^ group.keys.len as u64);
     let entries: Vec<(K, u64)> = keys.entries().collect();
-    let (snap_hasher, peer_hasher) = (SS::default(), SP::default());
+    // One hasher instance (one seed) for every map when SS and SP are the
+    // same type.
+    let snap_hasher = SS::default();
+    let peer_hasher = (&snap_hasher as &dyn std::any::Any)
+        .downcast_ref::<SP>()
+        .cloned()
+        .unwrap_or_default();
     for &map in &group.maps {
         ctx.progress
             .set_message(format!("{} {} {map}", group.workload.name(), group.keys));
