@@ -7,7 +7,6 @@
 //! diffs, notification, read indexes) is written once against this trait.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 
 use crate::diff::Change;
@@ -32,7 +31,7 @@ pub(crate) type HashBacked<K, V, S> = imbl::GenericHashMap<K, V, S, Ptr>;
 pub(crate) type OrdBacked<K, V> = imbl::GenericOrdMap<K, V, Ptr>;
 
 /// The flat read index of one version (see [`ReadIndex`](crate::ReadIndex)).
-pub(crate) type Index<K, V, S> = HashMap<K, V, <S as Backend<K, V>>::IndexHasher>;
+pub(crate) type Index<K, V> = hashbrown::HashTable<(K, V)>;
 
 mod sealed {
     pub trait Sealed {}
@@ -90,7 +89,9 @@ pub trait Lookup<K, V, Q: ?Sized>: Backend<K, V> {
     #[doc(hidden)]
     fn map_remove(map: &mut Self::Map, key: &Q) -> Option<(K, V)>;
     #[doc(hidden)]
-    fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)>;
+    fn index_find<'a>(index: &'a Index<K, V>, hash: u64, key: &Q) -> Option<(&'a K, &'a V)>;
+    #[doc(hidden)]
+    fn index_hash(hasher: &Self::IndexHasher, key: &Q) -> u64;
     #[doc(hidden)]
     fn overlay_get<'a>(overlay: &'a Overlay<K, V, Self>, key: &Q)
         -> Option<(&'a K, &'a Option<V>)>;
@@ -130,8 +131,14 @@ macro_rules! same_lookups_on_both_maps {
             map.remove_with_key(key)
         }
         #[inline]
-        fn index_get<'a>(index: &'a Index<K, V, Self>, key: &Q) -> Option<(&'a K, &'a V)> {
-            index.get_key_value(key)
+        fn index_find<'a>(index: &'a Index<K, V>, hash: u64, key: &Q) -> Option<(&'a K, &'a V)> {
+            index
+                .find(hash, |(k, _)| k.borrow() == key)
+                .map(|(k, v)| (k, v))
+        }
+        #[inline]
+        fn index_hash(hasher: &Self::IndexHasher, key: &Q) -> u64 {
+            hasher.hash_one(key)
         }
         #[inline]
         fn overlay_get<'a>(

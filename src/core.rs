@@ -6,28 +6,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::backend::Backend;
+use crate::changelog::Lineage;
 use crate::error::{panic_message, BoxError, CommitError};
-use crate::grace::Reclaim;
 use crate::history::{Registry, Released};
-use crate::index::{build_table, ReadIndex};
-use crate::indexer::Indexer;
+use crate::index::{build_table, overlay_limit, IndexSlots, ReadIndex};
+use crate::indexer::{Indexer, Need};
 use crate::notify::Notify;
-use crate::published::{ChangeLog, Content, LogBounds, Published, SnapKey, SnapValue};
+use crate::published::{Content, Published, SnapKey, SnapValue};
 use crate::snapshot::Snapshot;
 use crate::sync::{
     thread_token, AtomicU64, AtomicUsize, CachePadded, Current, Mutex, MutexGuard, Ordering,
 };
 use crate::Version;
 
-/// Shortest change log kept, in commits, whatever the history length: long
-/// enough for a subscriber that coalesced a burst of commits to diff
-/// cheaply, and for the background builder to catch up with the commits
-/// made while it built a read index.
-const MIN_LOG_COMMITS: usize = 1024;
-
-/// Most keys a change log keeps across its commits (the newest commit is
-/// always kept whole).
-const LOG_KEYS: usize = 64 * 1024;
+/// Failed `try_lock`s before a writer blocks on the lock: a few
+/// microseconds, about one commit's worth.
+const WRITER_SPINS: u32 = 2_000;
 
 pub(crate) type Validator<K, V, S> =
     Arc<dyn Fn(&Snapshot<K, V, S>) -> Result<(), BoxError> + Send + Sync + 'static>;
@@ -57,10 +51,11 @@ pub(crate) struct Shared<K, V, S: Backend<K, V>> {
     writer_owner: AtomicU64,
     pub(crate) registry: Mutex<Registry<K, V, S>>,
     pub(crate) notify: Notify,
-    pub(crate) reclaim: Arc<Reclaim>,
+    /// What every version of this map shares: the commit log and the
+    /// "a version was freed" signal.
+    pub(crate) lineage: Arc<Lineage<K>>,
     pub(crate) config: Config<K, V, S>,
     pub(crate) backend: S,
-    pub(crate) map_id: u64,
     pub(crate) commits: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) last_error: Mutex<Option<String>>,
@@ -101,9 +96,9 @@ impl<K> Changes<K> {
         }
     }
 
-    fn into_recorded(self) -> Option<Box<[K]>> {
+    fn into_recorded(self) -> Option<Arc<[K]>> {
         match self {
-            Changes::Keys { keys, .. } => Some(keys.into_boxed_slice()),
+            Changes::Keys { keys, .. } => Some(keys.into()),
             Changes::Unknown => None,
         }
     }
@@ -125,8 +120,6 @@ impl Drop for WriterLock<'_> {
     }
 }
 
-static NEXT_MAP_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
     pub(crate) fn new(
         backend: S,
@@ -134,16 +127,14 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         label: Option<Arc<str>>,
         config: Config<K, V, S>,
     ) -> Arc<Self> {
-        let map_id = NEXT_MAP_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let reclaim = Arc::new(Reclaim::new());
+        let lineage = Lineage::new(config.history);
         let content = Content {
             map,
             version: Version::INITIAL,
             committed_at: SystemTime::now(),
             label,
-            log: ChangeLog::new(),
         };
-        let initial = Arc::new(Published::new(content, map_id, Arc::clone(&reclaim)));
+        let initial = Arc::new(Published::new(content, Arc::clone(&lineage)));
         if config.read_index == ReadIndex::Eager && initial.len() >= config.index_min_len {
             // Nothing is published yet, so a panic here is the caller's.
             let table =
@@ -161,10 +152,9 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             writer: Mutex::new(()),
             writer_owner: AtomicU64::new(0),
             notify: Notify::new(Version::INITIAL),
-            reclaim,
+            lineage,
             config,
             backend,
-            map_id,
             commits: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             last_error: Mutex::new(None),
@@ -204,12 +194,26 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             "snapmap: write() on a thread that already holds this map's writer lock \
              (an open WriteTxn or an update() closure); it would deadlock"
         );
-        let guard = self.writer.lock();
+        let guard = self.spin_then_lock();
         self.writer_owner.store(token, Ordering::Relaxed);
         WriterLock {
             _guard: guard,
             owner: &self.writer_owner,
         }
+    }
+
+    /// Commits hold the writer lock for microseconds, longer than a mutex's
+    /// own brief spin: without spinning a little longer, two threads
+    /// committing at once would park and wake each other (a context switch
+    /// each way) on nearly every collision.
+    fn spin_then_lock(&self) -> MutexGuard<'_, ()> {
+        for _ in 0..WRITER_SPINS {
+            if let Some(guard) = self.writer.try_lock() {
+                return guard;
+            }
+            std::hint::spin_loop();
+        }
+        self.writer.lock()
     }
 
     pub(crate) fn try_lock_writer(&self) -> Option<WriterLock<'_>> {
@@ -248,23 +252,15 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             return Ok((base.version(), None));
         }
         let version = base.version().next();
-        let log = base
-            .content
-            .log
-            .push(version, draft.changes.into_recorded(), self.log_bounds());
+        let changed = draft.changes.into_recorded();
         let content = Content {
             map: draft.map,
             version,
             committed_at: SystemTime::now(),
             label: draft.label,
-            log,
         };
-        let candidate = Arc::new(Published::new(
-            content,
-            self.map_id,
-            Arc::clone(&self.reclaim),
-        ));
-        let prepared = self.prepare(&candidate, &base);
+        let candidate = Arc::new(Published::new(content, Arc::clone(&self.lineage)));
+        let prepared = self.prepare(&candidate, &base, changed.as_deref());
         // Our reference to the base must not count as a live snapshot.
         drop(base);
         prepared
@@ -277,6 +273,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             // `load` never gets an older one from its `Reader` afterwards.
             self.hot.epoch.store(version.get(), Ordering::Release);
             let previous = self.hot.current.swap(Arc::clone(&candidate));
+            self.lineage.log.lock().record(version, changed);
             registry.published(previous, &candidate)
         };
         self.commits.fetch_add(1, Ordering::Relaxed);
@@ -285,11 +282,13 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         Ok((version, Some(released)))
     }
 
-    /// Validates the candidate and gives it its read index.
+    /// Validates the candidate and gives it its read index. `changed`: the
+    /// keys this commit changed, if recorded.
     fn prepare(
         &self,
         candidate: &Arc<Published<K, V, S>>,
         base: &Published<K, V, S>,
+        changed: Option<&[K]>,
     ) -> Result<(), CommitError> {
         let current = base.version();
         if let Some(validator) = &self.config.validator {
@@ -306,13 +305,21 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         // possible; build it in full only under `Eager` (else the background
         // builder will).
         let indexed = catch_unwind(AssertUnwindSafe(|| {
-            let keys = candidate
-                .content
-                .log
-                .keys_between(current, candidate.version());
-            if let Some(view) =
-                keys.and_then(|keys| base.index.derive(&candidate.content.map, keys))
-            {
+            let map = &candidate.content.map;
+            // A table the builder finished since the base's view was derived
+            // gives a smaller overlay: rebase on it when the log reaches back.
+            let rebased = changed.and_then(|changed| {
+                let (built, table) = self.indexer.take_fresh()?;
+                let since = if built == current {
+                    Vec::new()
+                } else {
+                    self.lineage.keys_between(built, current)?
+                };
+                let keys = since.iter().flat_map(|k| k.iter()).chain(changed);
+                IndexSlots::derive_from(&table, None, map, keys)
+            });
+            let derived = rebased.or_else(|| base.index.derive(map, changed?));
+            if let Some(view) = derived {
                 candidate.index.set_view(view);
             } else if self.config.read_index == ReadIndex::Eager {
                 let table = build_table::<K, V, S>(
@@ -376,7 +383,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         }
         let started = Instant::now();
         let deadline = started + self.config.max_live_wait;
-        if self.reclaim.wait_until(Some(deadline), room) {
+        if self.lineage.reclaim.wait_until(Some(deadline), room) {
             return Ok(());
         }
         Err(CommitError::TooManyLiveVersions {
@@ -392,13 +399,6 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         *self.last_error.lock() = Some(error.to_string());
     }
 
-    fn log_bounds(&self) -> LogBounds {
-        LogBounds {
-            commits: self.config.history.max(MIN_LOG_COMMITS),
-            keys: LOG_KEYS,
-        }
-    }
-
     /// Under `Background`, asks the builder for a full index of a version
     /// that got none at commit, or for a compacted one (empty overlay) once
     /// the map is quiet.
@@ -409,18 +409,24 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         if !self.indexes(published) {
             return;
         }
-        if !published.index.is_indexed() {
-            self.indexer.schedule(self, published, quiet, true);
-        } else if !published.index.is_compact() {
-            self.indexer.schedule(self, published, quiet, false);
-        }
+        let need = if !published.index.is_indexed() {
+            Need::Missing
+        } else if published.index.is_compact() {
+            return;
+        } else if published.index.overlay_len() * 2 > overlay_limit(published.len()) {
+            Need::Pressure
+        } else {
+            Need::Compaction
+        };
+        self.indexer.schedule(self, published, quiet, need);
     }
 
     /// `synchronize_timeout`: waits until no published object older than the
     /// version current at the call is alive.
     pub(crate) fn synchronize(&self, deadline: Option<Instant>) -> bool {
         let target = self.current_version();
-        self.reclaim
+        self.lineage
+            .reclaim
             .wait_until(deadline, || self.registry.lock().none_alive_before(target))
     }
 }

@@ -1,6 +1,7 @@
 //! Differences between two versions.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use crate::backend::{Backend, DefaultHashBuilder};
 use crate::published::{Published, SnapKey, SnapValue};
@@ -39,14 +40,14 @@ where
 {
     let mut out = Vec::new();
     if S::ptr_eq(&new.content.map, &old.content.map)
-        || (new.map_id == old.map_id && new.version() == old.version())
+        || (new.same_map(old) && new.version() == old.version())
     {
         return out;
     }
     match changed_keys(new, old) {
-        Some(keys) => {
-            let mut seen: HashSet<&K, DefaultHashBuilder> =
-                HashSet::with_capacity_and_hasher(keys.len(), DefaultHashBuilder::default());
+        Some(commits) => {
+            let keys = commits.iter().flat_map(|keys| keys.iter());
+            let mut seen: HashSet<&K, DefaultHashBuilder> = HashSet::default();
             for key in keys {
                 if !seen.insert(key) {
                     continue;
@@ -69,13 +70,13 @@ where
     out
 }
 
-/// The keys that may differ between two versions of one map, from the
-/// later version's change log.
-fn changed_keys<'a, K, V, S: Backend<K, V>>(
-    a: &'a Published<K, V, S>,
-    b: &'a Published<K, V, S>,
-) -> Option<Vec<&'a K>> {
-    if a.map_id != b.map_id {
+/// The keys that may differ between two versions of one map, from its
+/// commit log (one slice per commit).
+fn changed_keys<K, V, S: Backend<K, V>>(
+    a: &Published<K, V, S>,
+    b: &Published<K, V, S>,
+) -> Option<Vec<Arc<[K]>>> {
+    if !a.same_map(b) {
         return None;
     }
     let (older, newer) = if a.version() < b.version() {
@@ -83,11 +84,5 @@ fn changed_keys<'a, K, V, S: Backend<K, V>>(
     } else {
         (b, a)
     };
-    Some(
-        newer
-            .content
-            .log
-            .keys_between(older.version(), newer.version())?
-            .collect(),
-    )
+    newer.lineage.keys_between(older.version(), newer.version())
 }

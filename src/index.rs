@@ -11,7 +11,8 @@
 //! replaced everything, or, with [`ReadIndex::Background`], once the map is
 //! quiet.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use crate::published::{SnapKey, SnapValue};
 /// A commit on top of an indexed version derives the new version's index in
 /// O(changed keys): versions share one flat table and each carries a small
 /// overlay of the keys changed since it was built (at most
-/// `max(1024, len / 32)` entries). The table is rebuilt in full (O(n)) when
+/// `max(1024, len / 8)` entries). The table is rebuilt in full (O(n)) when
 /// the overlay would outgrow that bound, after `replace_all`, `clear` or a
 /// transaction changing more than `max(4096, len / 8)` keys, and — with
 /// `Background` — once the map has been quiet, to empty the overlay.
@@ -90,8 +91,61 @@ pub struct IndexStats {
 pub(crate) type Overlay<K, V, S> =
     imbl::GenericHashMap<K, Option<V>, <S as Backend<K, V>>::IndexHasher, Ptr>;
 
-/// A flat table with clones of one version's entries.
-pub(crate) type Table<K, V, S> = Arc<Index<K, V, S>>;
+/// A flat table with clones of one version's entries, shared by the views
+/// of later versions derived from it.
+pub(crate) type Table<K, V, S> = Arc<FlatTable<K, V, S>>;
+
+pub(crate) struct FlatTable<K, V, S: Backend<K, V>> {
+    /// Looked up by a hash computed once per lookup, shared with the
+    /// change filter.
+    entries: Index<K, V>,
+    hasher: S::IndexHasher,
+    /// Every key changed since this table's version by a view derived from
+    /// it, as a one-hash Bloom filter: a lookup whose bit is clear skips the
+    /// overlay.
+    changed: ChangeFilter,
+}
+
+/// A Bloom filter with one bit per key, shared by every view derived from
+/// one table. Bits are only ever set: an older version seeing a bit set by
+/// a later one merely checks its own (exact) overlay for nothing. Relaxed
+/// is enough: the writer sets a view's bits before it publishes the view,
+/// and publishing (the pointer swap, or the view's `OnceLock`) is the
+/// release that readers acquire.
+struct ChangeFilter {
+    words: Box<[AtomicU64]>,
+    shift: u32,
+}
+
+impl ChangeFilter {
+    /// About eight bits per key an overlay may hold: at most ~12% false
+    /// positives when the overlay is full, far fewer usually.
+    fn for_len(len: usize) -> Self {
+        let bits = (overlay_limit(len) * 8).next_power_of_two().max(64);
+        Self {
+            words: (0..bits / 64).map(|_| AtomicU64::new(0)).collect(),
+            shift: 64 - bits.trailing_zeros(),
+        }
+    }
+
+    #[inline]
+    fn bit(&self, hash: u64) -> (usize, u64) {
+        // The top bits: independent of the low bits hashbrown indexes with.
+        let bit = hash >> self.shift;
+        ((bit >> 6) as usize, 1 << (bit & 63))
+    }
+
+    #[inline]
+    fn may_contain(&self, hash: u64) -> bool {
+        let (word, mask) = self.bit(hash);
+        self.words[word].load(Ordering::Relaxed) & mask != 0
+    }
+
+    fn insert(&self, hash: u64) {
+        let (word, mask) = self.bit(hash);
+        self.words[word].fetch_or(mask, Ordering::Relaxed);
+    }
+}
 
 /// Builds the flat table of `map`, checking `abandon` every 1024 entries.
 pub(crate) fn build_table<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
@@ -99,14 +153,21 @@ pub(crate) fn build_table<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
     hasher: S::IndexHasher,
     abandon: impl Fn() -> bool,
 ) -> Option<Table<K, V, S>> {
-    let mut table = HashMap::with_capacity_and_hasher(S::len(map), hasher);
+    let mut entries = Index::with_capacity(S::len(map));
     for (i, (k, v)) in S::iter(map).enumerate() {
         if i % 1024 == 0 && abandon() {
             return None;
         }
-        table.insert(k.clone(), v.clone());
+        // Keys of one version are distinct.
+        entries.insert_unique(hasher.hash_one(k), (k.clone(), v.clone()), |(k, _)| {
+            hasher.hash_one(k)
+        });
     }
-    Some(Arc::new(table))
+    Some(Arc::new(FlatTable {
+        changed: ChangeFilter::for_len(entries.len()),
+        entries,
+        hasher,
+    }))
 }
 
 /// The read index slots of one version. Each is set at most once:
@@ -150,17 +211,18 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
         Q: ?Sized,
     {
         if let Some(table) = self.table.get() {
-            return Some(S::index_get(table, key));
+            let hash = S::index_hash(&table.hasher, key);
+            return Some(S::index_find(&table.entries, hash, key));
         }
         let view = self.view.get()?;
-        if let Some((k, entry)) = S::overlay_get(&view.overlay, key) {
-            return Some(entry.as_ref().map(|v| (k, v)));
+        let base = &view.base;
+        let hash = S::index_hash(&base.hasher, key);
+        if !view.overlay.is_empty() && base.changed.may_contain(hash) {
+            if let Some((k, entry)) = S::overlay_get(&view.overlay, key) {
+                return Some(entry.as_ref().map(|v| (k, v)));
+            }
         }
-        Some(S::index_get(&view.base, key))
-    }
-
-    pub(crate) fn table(&self) -> Option<&Table<K, V, S>> {
-        self.table.get()
+        Some(S::index_find(&base.entries, hash, key))
     }
 
     pub(crate) fn is_indexed(&self) -> bool {
@@ -170,6 +232,14 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
     /// Whether lookups go straight to a table (nothing to compact).
     pub(crate) fn is_compact(&self) -> bool {
         self.table.get().is_some()
+    }
+
+    /// Entries in the overlay lookups consult before the table.
+    pub(crate) fn overlay_len(&self) -> usize {
+        match (self.table.get(), self.view.get()) {
+            (None, Some(view)) => view.overlay.len(),
+            _ => 0,
+        }
     }
 
     pub(crate) fn set_table(&self, table: Table<K, V, S>) {
@@ -187,9 +257,9 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
             (None, Some(view)) => (&view.base, view.overlay.len()),
             (None, None) => return None,
         };
-        let buckets = table.capacity().next_power_of_two().max(1);
+        let buckets = table.entries.capacity().next_power_of_two().max(1);
         Some(IndexStats {
-            entries: table.len(),
+            entries: table.entries.len(),
             overlay,
             approx_bytes: buckets * (std::mem::size_of::<(K, V)>() + 1),
         })
@@ -202,33 +272,50 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
     }
 }
 
+/// The most keys an overlay may hold before a full build is due.
+pub(crate) fn overlay_limit(len: usize) -> usize {
+    1024.max(len / 8)
+}
+
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> IndexSlots<K, V, S> {
     /// The index of a later version whose map is `map` and which differs
     /// from this version only at `changed` keys, derived in O(changed keys);
-    /// `None` if this version has no index or the overlay would outgrow its
-    /// bound of `max(1024, len / 32)` (time for a full build).
+    /// `None` if this version has no index or the overlay would outgrow
+    /// [`overlay_limit`] (time for a full build).
     pub(crate) fn derive<'a>(
         &self,
         map: &S::Map,
         changed: impl IntoIterator<Item = &'a K>,
     ) -> Option<ReadView<K, V, S>> {
-        let (base, mut overlay) = match (self.table.get(), self.view.get()) {
-            (Some(table), _) => (
-                table,
-                Overlay::<K, V, S>::with_hasher(table.hasher().clone()),
-            ),
-            (None, Some(view)) => (&view.base, view.overlay.clone()),
-            (None, None) => return None,
-        };
-        let limit = 1024.max(S::len(map) / 32);
+        match (self.table.get(), self.view.get()) {
+            (Some(table), _) => Self::derive_from(table, None, map, changed),
+            (None, Some(view)) => Self::derive_from(&view.base, Some(&view.overlay), map, changed),
+            (None, None) => None,
+        }
+    }
+
+    /// A view on `table` (of some earlier version) with `overlay`'s entries
+    /// and `changed`'s, read from `map`.
+    pub(crate) fn derive_from<'a>(
+        table: &Table<K, V, S>,
+        overlay: Option<&Overlay<K, V, S>>,
+        map: &S::Map,
+        changed: impl IntoIterator<Item = &'a K>,
+    ) -> Option<ReadView<K, V, S>> {
+        let hasher = &table.hasher;
+        let mut overlay = overlay
+            .cloned()
+            .unwrap_or_else(|| Overlay::<K, V, S>::with_hasher(hasher.clone()));
+        let limit = overlay_limit(S::len(map));
         for key in changed {
+            table.changed.insert(hasher.hash_one(key));
             overlay.insert(key.clone(), S::lookup_owned(map, key).cloned());
             if overlay.len() > limit {
                 return None;
             }
         }
         Some(ReadView {
-            base: Arc::clone(base),
+            base: Arc::clone(table),
             overlay,
         })
     }

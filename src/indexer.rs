@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::backend::Backend;
 use crate::core::Shared;
 use crate::error::panic_message;
-use crate::index::{build_table, IndexSlots};
+use crate::index::{build_table, IndexSlots, Table};
 use crate::published::{Published, SnapKey, SnapValue};
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
 use crate::Version;
@@ -19,11 +19,37 @@ use crate::Version;
 /// that asked for one, however often commits keep coming.
 const MAX_WAIT_IN_QUIET_PERIODS: u32 = 5;
 
+/// A finished table and the version it was built from.
+pub(crate) type Built<K, V, S> = (Version, Table<K, V, S>);
+
+/// After a build that took `t`, the builder starts no other for
+/// `REST_PER_BUILD × t`.
+const REST_PER_BUILD: u32 = 9;
+
+/// Why a version asks for a full build, most urgent last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Need {
+    /// It has a view whose overlay could shrink: build once the map is
+    /// quiet.
+    Compaction,
+    /// It has no index at all: build once the map is quiet, or at the
+    /// latest `MAX_WAIT_IN_QUIET_PERIODS` quiet periods after the first
+    /// such request.
+    Missing,
+    /// Its overlay is filling up under steady commits: build now, so the
+    /// writer can rebase later versions on a fresh table before the overlay
+    /// outgrows its bound.
+    Pressure,
+}
+
 pub(crate) struct Indexer<K, V, S: Backend<K, V>> {
     plan: Mutex<Plan<K, V, S>>,
     wake: Condvar,
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The newest table the builder finished, for the writer to rebase the
+    /// next commit's view on (see `Shared::prepare`).
+    fresh: Mutex<Option<Built<K, V, S>>>,
 }
 
 struct Plan<K, V, S: Backend<K, V>> {
@@ -31,9 +57,7 @@ struct Plan<K, V, S: Backend<K, V>> {
     job: Option<Job<K, V, S>>,
     /// When the oldest request not yet served was made.
     waiting_since: Option<Instant>,
-    /// No build starts before this: after a build that could not catch up
-    /// with the commits made meanwhile, the builder rests as long as the
-    /// build took, so it never spends more than about half a core.
+    /// No build starts before this (see `REST_PER_BUILD`).
     rest_until: Option<Instant>,
     stopped: bool,
 }
@@ -57,42 +81,57 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             wake: Condvar::new(),
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
+            fresh: Mutex::new(None),
         }
     }
 
-    /// Asks for a full index of `published` once no newer request has come
-    /// for `quiet`. A version that has no index at all (`missing`) is served
-    /// at the latest `MAX_WAIT_IN_QUIET_PERIODS` quiet periods after the
-    /// first such request; a compaction waits for quiet however long.
-    /// Never blocks on a build in progress.
+    /// The table the builder finished last, if the writer has not taken it
+    /// yet. `try_lock`: a commit never waits for the builder.
+    pub(crate) fn take_fresh(&self) -> Option<Built<K, V, S>> {
+        self.fresh.try_lock()?.take()
+    }
+
+    /// Asks for a full index of `published`, when `need` says (see
+    /// [`Need`]). Replaces any older request. Never blocks on a build in
+    /// progress, and wakes the builder only when the request is due sooner
+    /// than the one it is sleeping on: a stream of commits costs the
+    /// builder one wakeup per quiet period, not one per commit.
     pub(crate) fn schedule(
         &self,
         shared: &Arc<Shared<K, V, S>>,
         published: &Arc<Published<K, V, S>>,
         quiet: Duration,
-        missing: bool,
+        need: Need,
     ) {
-        {
+        let wake = {
             let mut plan = self.plan.lock();
             if plan.stopped {
                 return;
             }
             let now = Instant::now();
-            let due = if missing {
-                let since = *plan.waiting_since.get_or_insert(now);
-                (now + quiet).min(since + quiet * MAX_WAIT_IN_QUIET_PERIODS)
-            } else {
-                plan.waiting_since = None;
-                now + quiet
+            let due = match need {
+                Need::Compaction => {
+                    plan.waiting_since = None;
+                    now + quiet
+                }
+                Need::Missing => {
+                    let since = *plan.waiting_since.get_or_insert(now);
+                    (now + quiet).min(since + quiet * MAX_WAIT_IN_QUIET_PERIODS)
+                }
+                Need::Pressure => now,
             };
+            let wake = plan.job.as_ref().is_none_or(|old| due < old.due);
             plan.job = Some(Job {
                 version: published.version(),
                 map: published.content.map.clone(),
                 target: Arc::downgrade(published),
                 due,
             });
+            wake
+        };
+        if wake {
+            self.wake.notify_all();
         }
-        self.wake.notify_all();
         let mut thread = self.thread.lock();
         if thread.is_none() {
             let worker = Arc::clone(shared);
@@ -179,9 +218,11 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
         // job's map or target turns out to be the last handle) is caught:
         // the builder outlives any panic and lookups keep working.
         let outcome = catch_unwind(AssertUnwindSafe(|| build(shared, job)));
+        // Rest after each build: under steady commits that keep asking for
+        // builds, the builder uses at most about a tenth of a core.
+        indexer.rest(Instant::now() + started.elapsed() * REST_PER_BUILD);
         match outcome {
-            Ok(true) => {}
-            Ok(false) => indexer.rest(Instant::now() + started.elapsed()),
+            Ok(()) => {}
             Err(payload) => {
                 *shared.last_error.lock() = Some(format!(
                     "read index build for version {version} panicked: {}; \
@@ -193,45 +234,40 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
     }
 }
 
-/// Builds the index of the job's version and brings the current version up
-/// to date from it. Returns `false` when the result came too late to serve
-/// the current version (the commits made meanwhile fell out of its change
-/// log).
+/// Builds the table of the job's version, gives it to that version, hands
+/// it to the writer for rebasing later commits, and brings the current
+/// version up to date from it if the writer committed on top of an
+/// unindexed version meanwhile.
 fn build<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
     shared: &Arc<Shared<K, V, S>>,
     job: Job<K, V, S>,
-) -> bool {
+) {
     if job.target.upgrade().is_some_and(|t| t.index.is_compact()) {
-        return true; // already has its own table (eagerly, or by an earlier build)
+        return; // already has its own table (eagerly, or by an earlier build)
     }
     let stop = || shared.indexer.stop.load(Ordering::Relaxed);
     let Some(table) = build_table::<K, V, S>(&job.map, shared.backend.index_hasher(), stop) else {
-        return true; // stopped
+        return; // stopped
     };
     let built = job.version;
-    // A stand-in holding just the table, for deriving later versions' views
-    // even when the built version itself is gone.
-    let source = IndexSlots::default();
-    source.set_table(table);
     if let Some(target) = job.target.upgrade() {
-        target
-            .index
-            .set_table(Arc::clone(source.table().expect("just set")));
+        target.index.set_table(Arc::clone(&table));
     }
     drop(job);
-    // Catch the current version up, as the writer does for each commit: the
-    // writer may have committed on top of an unindexed version meanwhile.
+    *shared.indexer.fresh.lock() = Some((built, Arc::clone(&table)));
     loop {
         let current = shared.current().load_full();
         if current.version() == built || current.index.is_indexed() {
-            return true;
+            return;
         }
-        let Some(keys) = current.content.log.keys_between(built, current.version()) else {
-            return false;
-        };
-        match source.derive(&current.content.map, keys) {
+        let since = shared.lineage.keys_between(built, current.version());
+        let derived = since.and_then(|since| {
+            let keys = since.iter().flat_map(|keys| keys.iter());
+            IndexSlots::derive_from(&table, None, &current.content.map, keys)
+        });
+        match derived {
             Some(view) => current.index.set_view(view),
-            None => return false,
+            None => return,
         }
     }
 }

@@ -184,6 +184,7 @@
 
 mod backend;
 mod builder;
+mod changelog;
 #[cfg(doctest)]
 mod compile_fail_tests;
 /// The README's examples are tested too.

@@ -214,7 +214,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
     pub fn at(&self, version: Version) -> Option<Snapshot<K, V, S>> {
         let shared = &self.shared;
         let published = shared.registry.lock().at(version, |content| {
-            Published::new(content, shared.map_id, Arc::clone(&shared.reclaim))
+            Published::new(content, Arc::clone(&shared.lineage))
         })?;
         Some(Snapshot::from_arc(published))
     }
@@ -241,16 +241,12 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> SnapMap<K, V, S> {
         };
         // The keys that differ are the ones changed since `version`, when
         // the current version's change log still covers them.
-        let changes = match self
-            .shared
-            .current()
-            .load()
-            .content
-            .log
-            .keys_between(version, current)
-        {
-            Some(keys) => {
-                let keys: Vec<K> = keys.cloned().collect();
+        let changes = match self.shared.lineage.keys_between(version, current) {
+            Some(commits) => {
+                let keys: Vec<K> = commits
+                    .iter()
+                    .flat_map(|keys| keys.iter().cloned())
+                    .collect();
                 Changes::Keys {
                     limit: keys.len(),
                     keys,

@@ -104,23 +104,34 @@ fn background_serves_steady_commits_within_the_max_wait() {
         .read_index(ReadIndex::Background { quiet })
         .read_index_min_len(0)
         .build();
-    // replace_all leaves each version unindexed; commits every few ms never
-    // leave the map quiet, yet an index arrives within 5 quiet periods.
+    // A full resync leaves its version unindexed; single-key commits every
+    // couple of milliseconds never leave the map quiet, yet an index arrives
+    // (within 5 quiet periods of the first request, plus the build), is
+    // carried across the commits made meanwhile, and stays.
+    map.replace_all((0..2000).map(|k| (k, 0))).unwrap();
+    assert!(!map.load().has_read_index());
     let started = Instant::now();
-    let mut i = 0;
-    loop {
-        map.replace_all((0..2000).map(|k| (k, i))).unwrap();
+    let mut i = 0u64;
+    let mut indexed_since = None;
+    while indexed_since.is_none_or(|at: u64| i < at + 20) {
+        i += 1;
+        map.insert(i % 2000, i).unwrap();
         let snap = map.load();
         if snap.has_read_index() {
-            assert_eq!(snap.get(&7), Some(&i));
-            break;
+            indexed_since.get_or_insert(i);
+            assert_eq!(snap.get(&(i % 2000)), Some(&i));
+        } else {
+            assert!(
+                indexed_since.is_none(),
+                "version {} lost the index",
+                snap.version()
+            );
         }
         assert!(
             started.elapsed() < PATIENCE,
             "never indexed under steady commits"
         );
         thread::sleep(Duration::from_millis(2));
-        i += 1;
     }
 }
 
