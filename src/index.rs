@@ -203,17 +203,30 @@ impl<K, V, S: Backend<K, V>> Default for IndexSlots<K, V, S> {
 
 impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
     /// The indexed answer for `key`, or `None` if this version has no index
-    /// yet (the caller asks the persistent map).
-    #[inline]
+    /// yet (the caller asks the persistent map). The table path is kept
+    /// small enough to inline into every lookup.
+    #[inline(always)]
     pub(crate) fn get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
     where
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        if let Some(table) = self.table.get() {
-            let hash = S::index_hash(&table.hasher, key);
-            return Some(S::index_find(&table.entries, hash, key));
+        match self.table.get() {
+            Some(table) => Some(S::index_find(
+                &table.entries,
+                S::index_hash(&table.hasher, key),
+                key,
+            )),
+            None => self.get_through_view(key),
         }
+    }
+
+    #[inline]
+    fn get_through_view<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
+    where
+        S: Lookup<K, V, Q>,
+        Q: ?Sized,
+    {
         let view = self.view.get()?;
         let base = &view.base;
         let hash = S::index_hash(&base.hasher, key);
