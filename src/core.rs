@@ -9,8 +9,8 @@ use crate::backend::Backend;
 use crate::changelog::Lineage;
 use crate::error::{panic_message, BoxError, CommitError};
 use crate::history::{Registry, Released};
-use crate::index::{build_table, overlay_limit, IndexSlots, ReadIndex};
-use crate::indexer::{Indexer, Need};
+use crate::index::{build_table, overlay_limit, ReadIndex, ReadView};
+use crate::indexer::{Indexer, Need, Source};
 use crate::notify::Notify;
 use crate::published::{Content, Published, SnapKey, SnapValue};
 use crate::snapshot::Snapshot;
@@ -18,6 +18,11 @@ use crate::sync::{
     thread_token, AtomicU64, AtomicUsize, CachePadded, Current, Mutex, MutexGuard, Ordering,
 };
 use crate::Version;
+
+/// The most keys a commit derives its read index for inside `commit` under
+/// `ReadIndex::Background`; larger commits leave it to the builder, so a
+/// batch costs about what its inserts cost.
+const DERIVE_AT_COMMIT: usize = 64;
 
 /// Failed `try_lock`s before a writer blocks on the lock: a few
 /// microseconds, about one commit's worth.
@@ -161,7 +166,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             handles: AtomicUsize::new(1),
             indexer: Indexer::new(),
         });
-        shared.schedule_index(&initial);
+        shared.schedule_index(&initial, None);
         shared
     }
 
@@ -263,8 +268,8 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         let prepared = self.prepare(&candidate, &base, changed.as_deref());
         // Our reference to the base must not count as a live snapshot.
         drop(base);
-        prepared
-            .and_then(|()| self.wait_for_room(candidate.version()))
+        let deferred = prepared
+            .and_then(|deferred| self.wait_for_room(candidate.version()).map(|()| deferred))
             .inspect_err(|e| self.record_failure(e))?;
         let released = {
             let mut registry = self.registry.lock();
@@ -278,18 +283,19 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         };
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.notify.published(version);
-        self.schedule_index(&candidate);
+        self.schedule_index(&candidate, deferred);
         Ok((version, Some(released)))
     }
 
     /// Validates the candidate and gives it its read index. `changed`: the
-    /// keys this commit changed, if recorded.
+    /// keys this commit changed, if recorded. Returns the base's index when
+    /// deriving the candidate's was left to the background builder.
     fn prepare(
         &self,
         candidate: &Arc<Published<K, V, S>>,
         base: &Published<K, V, S>,
         changed: Option<&[K]>,
-    ) -> Result<(), CommitError> {
+    ) -> Result<Option<Source<K, V, S>>, CommitError> {
         let current = base.version();
         if let Some(validator) = &self.config.validator {
             self.validate(
@@ -299,7 +305,12 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             )?;
         }
         if !self.indexes(candidate) {
-            return Ok(());
+            return Ok(None);
+        }
+        let eager = self.config.read_index == ReadIndex::Eager;
+        if !eager && changed.is_some_and(|keys| keys.len() > DERIVE_AT_COMMIT) {
+            // A large commit: the builder derives its index right after.
+            return Ok(base.index.effective_view().map(|view| (current, view)));
         }
         // Derive the index from the base version's in O(changed keys) when
         // possible; build it in full only under `Eager` (else the background
@@ -316,12 +327,12 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
                     self.lineage.keys_between(built, current)?
                 };
                 let keys = since.iter().flat_map(|k| k.iter()).chain(changed);
-                IndexSlots::derive_from(&table, None, map, keys)
+                ReadView::on(table).derive(map, keys)
             });
-            let derived = rebased.or_else(|| base.index.derive(map, changed?));
+            let derived = rebased.or_else(|| base.index.effective_view()?.derive(map, changed?));
             if let Some(view) = derived {
                 candidate.index.set_view(view);
-            } else if self.config.read_index == ReadIndex::Eager {
+            } else if eager {
                 let table = build_table::<K, V, S>(
                     &candidate.content.map,
                     self.backend.index_hasher(),
@@ -333,7 +344,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             }
         }));
         match indexed {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(None),
             Err(payload) => Err(CommitError::Panicked {
                 current,
                 during: "read index build",
@@ -402,12 +413,21 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
     /// Under `Background`, asks the builder for a full index of a version
     /// that got none at commit, or for a compacted one (empty overlay) once
     /// the map is quiet.
-    fn schedule_index(self: &Arc<Self>, published: &Arc<Published<K, V, S>>) {
+    fn schedule_index(
+        self: &Arc<Self>,
+        published: &Arc<Published<K, V, S>>,
+        deferred: Option<Source<K, V, S>>,
+    ) {
         let ReadIndex::Background { quiet } = self.config.read_index else {
             return;
         };
         if !self.indexes(published) {
             return;
+        }
+        if deferred.is_some() {
+            return self
+                .indexer
+                .schedule(self, published, quiet, Need::Derive, deferred);
         }
         let need = if !published.index.is_indexed() {
             Need::Missing
@@ -418,7 +438,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         } else {
             Need::Compaction
         };
-        self.indexer.schedule(self, published, quiet, need);
+        self.indexer.schedule(self, published, quiet, need, None);
     }
 
     /// `synchronize_timeout`: waits until no published object older than the

@@ -50,14 +50,21 @@ pub enum ReadIndex {
     /// rebuild is due. Right for config reloads and other maps that change
     /// by small diffs, or rarely.
     Eager,
-    /// Derive the index at commit when that is O(changed keys); otherwise
-    /// leave the version unindexed and let a builder thread owned by the map
-    /// build a full table once no commit has come for `quiet` (and at the
-    /// latest `5 × quiet` after the first unindexed version). Commits never
-    /// wait for it. Right for routing tables and caches that take bursts of
-    /// updates or large batches.
+    /// Commits never wait for anything O(n). A commit changing at most 64
+    /// keys derives its index at commit, in O(changed keys); a larger one
+    /// is published unindexed and a builder thread owned by the map derives
+    /// its index right after, in O(changed keys). Full builds (O(n)) also
+    /// happen on that thread: when a version has no index to derive from
+    /// (after `replace_all`, say), once no commit has come for `quiet` (and
+    /// at the latest `5 × quiet` after the first unindexed version); when
+    /// an overlay is half full, at once, for later commits to rebase on;
+    /// and, to empty the overlay, once the map has been quiet. After each
+    /// full build the builder rests nine times as long, so it uses at most
+    /// about a tenth of a core. Right for routing tables and caches that
+    /// take bursts of updates or large batches.
     Background {
-        /// How long the map must stay without commits before a full build.
+        /// How long the map must stay without commits before an unindexed
+        /// version is built in full, or an overlay folded into a new table.
         quiet: Duration,
     },
 }
@@ -192,6 +199,16 @@ pub(crate) struct ReadView<K, V, S: Backend<K, V>> {
     overlay: Overlay<K, V, S>,
 }
 
+impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Clone for ReadView<K, V, S> {
+    /// O(1): the table is shared, the overlay is persistent.
+    fn clone(&self) -> Self {
+        Self {
+            base: Arc::clone(&self.base),
+            overlay: self.overlay.clone(),
+        }
+    }
+}
+
 impl<K, V, S: Backend<K, V>> Default for IndexSlots<K, V, S> {
     fn default() -> Self {
         Self {
@@ -291,43 +308,47 @@ pub(crate) fn overlay_limit(len: usize) -> usize {
 }
 
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> IndexSlots<K, V, S> {
-    /// The index of a later version whose map is `map` and which differs
-    /// from this version only at `changed` keys, derived in O(changed keys);
-    /// `None` if this version has no index or the overlay would outgrow
-    /// [`overlay_limit`] (time for a full build).
+    /// This version's index as a view (its own table with an empty
+    /// overlay, or its derived view), to derive later versions' from.
+    pub(crate) fn effective_view(&self) -> Option<ReadView<K, V, S>> {
+        match (self.table.get(), self.view.get()) {
+            (Some(table), _) => Some(ReadView::on(Arc::clone(table))),
+            (None, Some(view)) => Some(view.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> ReadView<K, V, S> {
+    /// A view on `table` with no changes yet.
+    pub(crate) fn on(table: Table<K, V, S>) -> Self {
+        let overlay = Overlay::<K, V, S>::with_hasher(table.hasher.clone());
+        Self {
+            base: table,
+            overlay,
+        }
+    }
+
+    /// The view of a later version whose map is `map` and which differs
+    /// from this view's version only at `changed` keys, in O(changed keys);
+    /// `None` if the overlay would outgrow [`overlay_limit`] (time for a
+    /// full build).
     pub(crate) fn derive<'a>(
         &self,
         map: &S::Map,
         changed: impl IntoIterator<Item = &'a K>,
-    ) -> Option<ReadView<K, V, S>> {
-        match (self.table.get(), self.view.get()) {
-            (Some(table), _) => Self::derive_from(table, None, map, changed),
-            (None, Some(view)) => Self::derive_from(&view.base, Some(&view.overlay), map, changed),
-            (None, None) => None,
-        }
-    }
-
-    /// A view on `table` (of some earlier version) with `overlay`'s entries
-    /// and `changed`'s, read from `map`.
-    pub(crate) fn derive_from<'a>(
-        table: &Table<K, V, S>,
-        overlay: Option<&Overlay<K, V, S>>,
-        map: &S::Map,
-        changed: impl IntoIterator<Item = &'a K>,
-    ) -> Option<ReadView<K, V, S>> {
-        let hasher = &table.hasher;
-        let mut overlay = overlay
-            .cloned()
-            .unwrap_or_else(|| Overlay::<K, V, S>::with_hasher(hasher.clone()));
+    ) -> Option<Self> {
+        let table = &self.base;
+        let mut overlay = self.overlay.clone();
         let limit = overlay_limit(S::len(map));
         for key in changed {
-            table.changed.insert(hasher.hash_one(key));
+            table.changed.insert(table.hasher.hash_one(key));
             overlay.insert(key.clone(), S::lookup_owned(map, key).cloned());
             if overlay.len() > limit {
                 return None;
             }
         }
-        Some(ReadView {
+        Some(Self {
             base: Arc::clone(table),
             overlay,
         })

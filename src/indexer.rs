@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::backend::Backend;
 use crate::core::Shared;
 use crate::error::panic_message;
-use crate::index::{build_table, IndexSlots, Table};
+use crate::index::{build_table, ReadView, Table};
 use crate::published::{Published, SnapKey, SnapValue};
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
 use crate::Version;
@@ -26,8 +26,8 @@ pub(crate) type Built<K, V, S> = (Version, Table<K, V, S>);
 /// `REST_PER_BUILD × t`.
 const REST_PER_BUILD: u32 = 9;
 
-/// Why a version asks for a full build, most urgent last.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// Why a version asks the builder for its index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Need {
     /// It has a view whose overlay could shrink: build once the map is
     /// quiet.
@@ -40,7 +40,13 @@ pub(crate) enum Need {
     /// writer can rebase later versions on a fresh table before the overlay
     /// outgrows its bound.
     Pressure,
+    /// It changed too many keys to derive its view inside `commit`: derive
+    /// it now from the given earlier version's view, in O(changed keys).
+    Derive,
 }
+
+/// An indexed earlier version to derive a job's view from.
+pub(crate) type Source<K, V, S> = (Version, ReadView<K, V, S>);
 
 pub(crate) struct Indexer<K, V, S: Backend<K, V>> {
     plan: Mutex<Plan<K, V, S>>,
@@ -67,6 +73,8 @@ struct Job<K, V, S: Backend<K, V>> {
     map: S::Map,
     target: Weak<Published<K, V, S>>,
     due: Instant,
+    /// For `Need::Derive`: derive instead of building in full.
+    source: Option<Source<K, V, S>>,
 }
 
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
@@ -102,12 +110,19 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
         published: &Arc<Published<K, V, S>>,
         quiet: Duration,
         need: Need,
+        source: Option<Source<K, V, S>>,
     ) {
         let wake = {
             let mut plan = self.plan.lock();
             if plan.stopped {
                 return;
             }
+            // A derivation on top of one still pending derives from the
+            // pending one's source: the log covers both commits.
+            let source = match (need, source) {
+                (Need::Derive, None) => plan.job.take().and_then(|job| job.source),
+                (_, source) => source,
+            };
             let now = Instant::now();
             let due = match need {
                 Need::Compaction => {
@@ -118,7 +133,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                     let since = *plan.waiting_since.get_or_insert(now);
                     (now + quiet).min(since + quiet * MAX_WAIT_IN_QUIET_PERIODS)
                 }
-                Need::Pressure => now,
+                Need::Pressure | Need::Derive => now,
             };
             let wake = plan.job.as_ref().is_none_or(|old| due < old.due);
             plan.job = Some(Job {
@@ -126,6 +141,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                 map: published.content.map.clone(),
                 target: Arc::downgrade(published),
                 due,
+                source,
             });
             wake
         };
@@ -157,9 +173,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             if plan.stopped {
                 return None;
             }
+            // Resting holds back full builds only: derivations are cheap.
             let start = match (&plan.job, plan.rest_until) {
                 (None, _) => None,
-                (Some(job), rest) => Some(rest.map_or(job.due, |r| r.max(job.due))),
+                (Some(job), Some(rest)) if job.source.is_none() => Some(rest.max(job.due)),
+                (Some(job), _) => Some(job.due),
             };
             match start {
                 None => {
@@ -218,11 +236,12 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
         // job's map or target turns out to be the last handle) is caught:
         // the builder outlives any panic and lookups keep working.
         let outcome = catch_unwind(AssertUnwindSafe(|| build(shared, job)));
-        // Rest after each build: under steady commits that keep asking for
-        // builds, the builder uses at most about a tenth of a core.
-        indexer.rest(Instant::now() + started.elapsed() * REST_PER_BUILD);
         match outcome {
-            Ok(()) => {}
+            // Rest after each full build: under steady commits that keep
+            // asking for builds, the builder uses at most about a tenth of a
+            // core.
+            Ok(Work::Built) => indexer.rest(Instant::now() + started.elapsed() * REST_PER_BUILD),
+            Ok(Work::Derived | Work::Nothing) => {}
             Err(payload) => {
                 *shared.last_error.lock() = Some(format!(
                     "read index build for version {version} panicked: {}; \
@@ -234,39 +253,78 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
     }
 }
 
-/// Builds the table of the job's version, gives it to that version, hands
-/// it to the writer for rebasing later commits, and brings the current
-/// version up to date from it if the writer committed on top of an
-/// unindexed version meanwhile.
+/// What a job turned out to need.
+enum Work {
+    Nothing,
+    Derived,
+    Built,
+}
+
+/// Gives the job's version its index: derived from the job's source when it
+/// has one and the log covers the gap, else built in full (then also handed
+/// to the writer for rebasing later commits). Then brings the current
+/// version up to date, if the writer committed on top of an unindexed
+/// version meanwhile.
 fn build<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
     shared: &Arc<Shared<K, V, S>>,
     job: Job<K, V, S>,
-) {
-    if job.target.upgrade().is_some_and(|t| t.index.is_compact()) {
-        return; // already has its own table (eagerly, or by an earlier build)
+) -> Work {
+    let target = job.target.upgrade();
+    if target.as_ref().is_some_and(|t| t.index.is_compact()) {
+        return Work::Nothing; // already has its own table
     }
-    let stop = || shared.indexer.stop.load(Ordering::Relaxed);
-    let Some(table) = build_table::<K, V, S>(&job.map, shared.backend.index_hasher(), stop) else {
-        return; // stopped
+    let derived = job.source.as_ref().and_then(|(from, view)| {
+        let target = target.as_ref()?;
+        if target.index.is_indexed() {
+            return target.index.effective_view();
+        }
+        let since = shared.lineage.keys_between(*from, job.version)?;
+        let view = view.derive(&job.map, since.iter().flat_map(|keys| keys.iter()))?;
+        target.index.set_view(view.clone());
+        Some(view)
+    });
+    let (view, work) = match derived {
+        Some(view) => (view, Work::Derived),
+        None => {
+            let stop = || shared.indexer.stop.load(Ordering::Relaxed);
+            let Some(table) = build_table::<K, V, S>(&job.map, shared.backend.index_hasher(), stop)
+            else {
+                return Work::Nothing; // stopped
+            };
+            if let Some(target) = &target {
+                target.index.set_table(Arc::clone(&table));
+            }
+            *shared.indexer.fresh.lock() = Some((job.version, Arc::clone(&table)));
+            (ReadView::on(table), Work::Built)
+        }
     };
     let built = job.version;
-    if let Some(target) = job.target.upgrade() {
-        target.index.set_table(Arc::clone(&table));
-    }
-    drop(job);
-    *shared.indexer.fresh.lock() = Some((built, Arc::clone(&table)));
+    drop((job, target));
+    catch_up(shared, built, &view);
+    work
+}
+
+/// Derives the current version's view from `view` (of version `from`) if
+/// it has none: the writer may have committed on top of an unindexed
+/// version meanwhile.
+fn catch_up<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
+    shared: &Arc<Shared<K, V, S>>,
+    from: Version,
+    view: &ReadView<K, V, S>,
+) {
     loop {
         let current = shared.current().load_full();
-        if current.version() == built || current.index.is_indexed() {
+        if current.version() <= from || current.index.is_indexed() {
             return;
         }
-        let since = shared.lineage.keys_between(built, current.version());
-        let derived = since.and_then(|since| {
-            let keys = since.iter().flat_map(|keys| keys.iter());
-            IndexSlots::derive_from(&table, None, &current.content.map, keys)
-        });
-        match derived {
-            Some(view) => current.index.set_view(view),
+        let Some(since) = shared.lineage.keys_between(from, current.version()) else {
+            return;
+        };
+        match view.derive(
+            &current.content.map,
+            since.iter().flat_map(|keys| keys.iter()),
+        ) {
+            Some(caught_up) => current.index.set_view(caught_up),
             None => return,
         }
     }

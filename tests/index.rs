@@ -249,3 +249,43 @@ fn readers_never_see_an_index_that_disagrees_with_its_version() {
         check_index_matches_map(&map.load());
     }
 }
+
+#[test]
+fn background_derives_large_commits_off_the_commit_path() {
+    let map = SnapMap::<u64, u64>::builder()
+        .read_index(ReadIndex::Background {
+            quiet: Duration::from_millis(100),
+        })
+        .read_index_min_len(0)
+        .contents((0..5000).map(|i| (i, i)))
+        .build();
+    wait_until("version 0 is indexed", || map.load().has_read_index());
+    // A commit of more than 64 keys is published unindexed; the builder
+    // derives its index right away (an overlay of exactly its keys), not
+    // after a quiet period and not by a full rebuild.
+    map.update(|txn| {
+        for i in 0..500 {
+            txn.insert(i, i + 1);
+        }
+    })
+    .unwrap();
+    wait_until("the large commit is indexed", || {
+        map.load().has_read_index()
+    });
+    let stats = map.stats().read_index.unwrap();
+    assert_eq!(
+        (stats.entries, stats.overlay),
+        (5000, 500),
+        "derived, not rebuilt"
+    );
+    let snap = map.load();
+    for i in 0..600 {
+        assert_eq!(snap.get(&i), Some(&(if i < 500 { i + 1 } else { i })));
+    }
+    // Small commits on top derive at commit: indexed the moment they are
+    // published.
+    map.insert(7, 70).unwrap();
+    let snap = map.load();
+    assert!(snap.has_read_index());
+    assert_eq!(snap.get(&7), Some(&70));
+}
