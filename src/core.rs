@@ -25,8 +25,12 @@ use crate::Version;
 const DERIVE_AT_COMMIT: usize = 64;
 
 /// Failed `try_lock`s before a writer blocks on the lock: a few
-/// microseconds, about one commit's worth.
+/// microseconds, about one commit's worth. (Under loom, where spinning is
+/// only more interleavings to explore, a writer blocks at once.)
+#[cfg(not(loom))]
 const WRITER_SPINS: u32 = 2_000;
+#[cfg(loom)]
+const WRITER_SPINS: u32 = 0;
 
 pub(crate) type Validator<K, V, S> =
     Arc<dyn Fn(&Snapshot<K, V, S>) -> Result<(), BoxError> + Send + Sync + 'static>;
