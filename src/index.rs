@@ -219,27 +219,26 @@ impl<K, V, S: Backend<K, V>> Default for IndexSlots<K, V, S> {
 }
 
 impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
-    /// The indexed answer for `key`, or `None` if this version has no index
-    /// yet (the caller asks the persistent map). The table path is kept
-    /// small enough to inline into every lookup.
+    /// The answer for `key` from this version's own table, or `None` if it
+    /// has none (yet).
     #[inline(always)]
-    pub(crate) fn get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
+    pub(crate) fn table_get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
     where
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        match self.table.get() {
-            Some(table) => Some(S::index_find(
-                &table.entries,
-                S::index_hash(&table.hasher, key),
-                key,
-            )),
-            None => self.get_through_view(key),
-        }
+        let table = self.table.get()?;
+        Some(S::index_find(
+            &table.entries,
+            S::index_hash(&table.hasher, key),
+            key,
+        ))
     }
 
+    /// The answer for `key` from this version's derived view, or `None` if
+    /// it has none.
     #[inline]
-    fn get_through_view<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
+    pub(crate) fn view_get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
     where
         S: Lookup<K, V, Q>,
         Q: ?Sized,

@@ -44,7 +44,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Reader<K, V, S> {
     }
 
     /// The current snapshot, revalidated with one atomic load.
-    #[inline]
+    #[inline(always)]
     pub fn load(&mut self) -> &Snapshot<K, V, S> {
         if self.shared.epoch() != self.cached_version {
             self.refresh();

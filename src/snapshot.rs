@@ -122,7 +122,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Snapshot<K, V, S> {
     /// The value for `key`, looked up by any borrowed form of the key
     /// (`&str` for `String` keys). Uses the version's read index when it has
     /// one, else the persistent map; the answer is the same.
-    #[inline]
+    #[inline(always)]
     pub fn get<Q>(&self, key: &Q) -> Option<&V>
     where
         S: Lookup<K, V, Q>,
