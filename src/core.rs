@@ -9,7 +9,7 @@ use crate::backend::Backend;
 use crate::changelog::Lineage;
 use crate::error::{panic_message, BoxError, CommitError};
 use crate::history::{Registry, Released};
-use crate::index::{build_table, overlay_limit, ReadIndex, ReadView};
+use crate::index::{build_table, overlay_pressure, ReadIndex, ReadView};
 use crate::indexer::{Indexer, Need, Source};
 use crate::notify::Notify;
 use crate::published::{Content, Published, SnapKey, SnapValue};
@@ -437,7 +437,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             Need::Missing
         } else if published.index.is_compact() {
             return;
-        } else if published.index.overlay_len() * 2 > overlay_limit(published.len()) {
+        } else if published.index.overlay_len() > overlay_pressure(published.len()) {
             Need::Pressure
         } else {
             Need::Compaction

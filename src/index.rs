@@ -125,8 +125,9 @@ struct ChangeFilter {
 }
 
 impl ChangeFilter {
-    /// About eight bits per key an overlay may hold: at most ~12% false
-    /// positives when the overlay is full, far fewer usually.
+    /// Eight bits per key an overlay may hold (`overlay_limit`): ~1% false
+    /// positives at the size `Background` rebuilds at, at most ~12% when
+    /// the overlay is full. 8 KiB at 49k keys.
     fn for_len(len: usize) -> Self {
         let bits = (overlay_limit(len) * 8).next_power_of_two().max(64);
         Self {
@@ -219,39 +220,33 @@ impl<K, V, S: Backend<K, V>> Default for IndexSlots<K, V, S> {
 }
 
 impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
-    /// The answer for `key` from this version's own table, or `None` if it
-    /// has none (yet).
+    /// The indexed answer for `key`, or `None` if this version has no
+    /// index (yet). Inlined into every lookup: a version with its own table,
+    /// or a view whose change filter rules the key out, costs one hash and
+    /// one table probe; only keys the filter flags consult the overlay, out
+    /// of line.
     #[inline(always)]
-    pub(crate) fn table_get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
+    pub(crate) fn get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
     where
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        let table = self.table.get()?;
-        Some(S::index_find(
-            &table.entries,
-            S::index_hash(&table.hasher, key),
-            key,
-        ))
-    }
-
-    /// The answer for `key` from this version's derived view, or `None` if
-    /// it has none.
-    #[inline]
-    pub(crate) fn view_get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
-    where
-        S: Lookup<K, V, Q>,
-        Q: ?Sized,
-    {
-        let view = self.view.get()?;
-        let base = &view.base;
-        let hash = S::index_hash(&base.hasher, key);
-        if !view.overlay.is_empty() && base.changed.may_contain(hash) {
-            if let Some((k, entry)) = S::overlay_get(&view.overlay, key) {
-                return Some(entry.as_ref().map(|v| (k, v)));
+        let (table, view) = match self.table.get() {
+            Some(table) => (table, None),
+            None => {
+                let view = self.view.get()?;
+                (&view.base, Some(view))
+            }
+        };
+        let hash = S::index_hash(&table.hasher, key);
+        if let Some(view) = view {
+            if !view.overlay.is_empty() && table.changed.may_contain(hash) {
+                if let Some(found) = view.overlay_get(key) {
+                    return Some(found);
+                }
             }
         }
-        Some(S::index_find(&base.entries, hash, key))
+        Some(S::index_find(&table.entries, hash, key))
     }
 
     pub(crate) fn is_indexed(&self) -> bool {
@@ -306,6 +301,15 @@ pub(crate) fn overlay_limit(len: usize) -> usize {
     1024.max(len / 8)
 }
 
+/// Past this many keys in an overlay, `Background` asks for a fresh table
+/// at once (not after a quiet period): a lookup of a changed key probes the
+/// overlay (a persistent map, tens of nanoseconds), so keeping it to ~1.5%
+/// of the keys keeps its cost to about a nanosecond per lookup on average,
+/// while builds stay rare (the builder also rests after each).
+pub(crate) fn overlay_pressure(len: usize) -> usize {
+    256.max(len / 64)
+}
+
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> IndexSlots<K, V, S> {
     /// This version's index as a view (its own table with an empty
     /// overlay, or its derived view), to derive later versions' from.
@@ -315,6 +319,20 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> IndexSlots<K, V, S> {
             (None, Some(view)) => Some(view.clone()),
             (None, None) => None,
         }
+    }
+}
+
+impl<K, V, S: Backend<K, V>> ReadView<K, V, S> {
+    /// The overlay's answer for `key`: `Some(None)` for a removed key,
+    /// `None` if the key did not change since the table was built.
+    #[inline(never)]
+    fn overlay_get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
+    where
+        S: Lookup<K, V, Q>,
+        Q: ?Sized,
+    {
+        let (k, entry) = S::overlay_get(&self.overlay, key)?;
+        Some(entry.as_ref().map(|v| (k, v)))
     }
 }
 

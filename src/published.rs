@@ -72,31 +72,28 @@ impl<K, V, S: Backend<K, V>> Published<K, V, S> {
         Arc::ptr_eq(&self.lineage, &other.lineage)
     }
 
-    /// Every exact lookup comes here. The common case, a version with its
-    /// own flat table, is small enough to inline into the caller's loop;
-    /// the rest (an overlay view, or the persistent map) is a call.
+    /// Every exact lookup comes here. An indexed version answers inline
+    /// (see `IndexSlots::get`); an unindexed one walks the persistent map,
+    /// out of line.
     #[inline(always)]
     pub(crate) fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        match self.index.table_get(key) {
+        match self.index.get(key) {
             Some(found) => found,
-            None => self.get_without_table(key),
+            None => self.get_from_map(key),
         }
     }
 
     #[inline(never)]
-    fn get_without_table<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    fn get_from_map<Q>(&self, key: &Q) -> Option<(&K, &V)>
     where
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        match self.index.view_get(key) {
-            Some(found) => found,
-            None => S::map_get(&self.content.map, key),
-        }
+        S::map_get(&self.content.map, key)
     }
 
     #[inline]
