@@ -32,6 +32,8 @@ FLAGS:
                       as map sizes)
     --duration D      length of one timed run: 250ms, 1s, 1.5 (seconds) (default 200ms)
     --runs N          timed runs per measurement; the median is reported (default 3)
+    --rounds N        run the whole suite N times and pool each measurement's runs, so a
+                      slow phase of a noisy machine hits every map alike (default 1)
     --hasher H        fold (foldhash, the default) or sip (std SipHash) for every map, or
                       default: each map's own default (snapmap foldhash, all others SipHash)
     --index P         snapmap's read index: off, eager, background, default (default:
@@ -144,6 +146,8 @@ pub struct Options {
     pub keys: Option<Vec<KeySpec>>,
     pub duration: Duration,
     pub runs: usize,
+    /// Passes over the whole suite; each measurement pools its runs.
+    pub rounds: usize,
     pub hasher: HasherChoice,
     pub index: IndexPolicy,
     pub config_batch: usize,
@@ -155,7 +159,7 @@ pub struct Options {
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
-    Run(Options),
+    Run(Box<Options>),
     Help,
     List,
 }
@@ -264,6 +268,7 @@ pub fn parse(
         keys: None,
         duration: Duration::from_millis(200),
         runs: 3,
+        rounds: 1,
         hasher: HasherChoice::Fold,
         index: IndexPolicy::Default,
         config_batch: 8,
@@ -310,6 +315,7 @@ pub fn parse(
             "--keys" => options.keys = Some(with(&flag, list(&value()?, KeySpec::from_str))?),
             "--duration" => options.duration = with(&flag, parse_duration(&value()?))?,
             "--runs" => options.runs = with(&flag, positive(&value()?, "the run count"))?,
+            "--rounds" => options.rounds = with(&flag, positive(&value()?, "the round count"))?,
             "--hasher" => {
                 options.hasher = match value()?.as_str() {
                     "fold" | "foldhash" => HasherChoice::Fold,
@@ -363,5 +369,5 @@ pub fn parse(
             crate::keys::MAX_THREADS
         ));
     }
-    Ok(Command::Run(options))
+    Ok(Command::Run(Box::new(options)))
 }

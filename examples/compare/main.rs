@@ -85,25 +85,44 @@ fn run(options: &Options) -> ExitCode {
     };
     let threads: Vec<String> = options.threads.iter().map(ToString::to_string).collect();
     eprintln!(
-        "compare: {} runs of {:?} per measurement, threads {}, hasher {hasher}, snapmap index {}",
+        "compare: {} round(s) of {} runs of {:?} per measurement, threads {}, hasher {hasher}, snapmap index {}",
+        options.rounds,
         options.runs,
         options.duration,
         threads.join(","),
         options.index
     );
-    let total: u64 = groups.iter().map(|g| suite::rows_in(g, options)).sum();
+    let per_round: u64 = groups.iter().map(|g| suite::rows_in(g, options)).sum();
+    let total = per_round * options.rounds as u64;
     let progress = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
             .expect("valid progress template")
             .progress_chars("=> "),
     );
     let started = Instant::now();
+    let mut pooled = report::Pool::default();
+    for _ in 0..options.rounds {
+        let rows = run_round(options, &groups, &progress);
+        pooled.add(rows);
+    }
+    progress.finish_and_clear();
+    let mut rows = pooled.rows();
+    report::group_rows(&mut rows);
+    print_and_write(options, hasher, &rows, started)
+}
+
+/// One pass over every group of the suite.
+fn run_round(
+    options: &Options,
+    groups: &[suite::Group],
+    progress: &ProgressBar,
+) -> Vec<report::Row> {
     let mut ctx = Ctx {
         options,
-        progress: &progress,
+        progress,
         rows: Vec::new(),
     };
-    for group in &groups {
+    for group in groups {
         type Fold = foldhash::fast::RandomState;
         type Sip = std::hash::RandomState;
         match (group.keys.kind, options.hasher) {
@@ -125,15 +144,26 @@ fn run(options: &Options) -> ExitCode {
             }
         }
     }
-    progress.finish_and_clear();
-    let mut rows = ctx.rows;
-    report::group_rows(&mut rows);
+    ctx.rows
+}
 
+fn print_and_write(
+    options: &Options,
+    hasher: &str,
+    rows: &[report::Row],
+    started: Instant,
+) -> ExitCode {
+    let rows = rows.to_vec();
     println!(
-        "snapmap compare: hasher {hasher}, snapmap read index {}, {} x {:?} runs (median), {:.0} s\n",
+        "snapmap compare: hasher {hasher}, snapmap read index {}, {} x {:?} runs (median){}, {:.0} s\n",
         options.index,
-        options.runs,
+        options.runs * options.rounds,
         options.duration,
+        if options.rounds > 1 {
+            format!(" pooled over {} rounds", options.rounds)
+        } else {
+            String::new()
+        },
         started.elapsed().as_secs_f64()
     );
     print!("{}", report::table(&rows));

@@ -33,6 +33,76 @@ pub struct Row {
     pub failure: Option<String>,
 }
 
+/// Rows of several rounds of the same suite, pooled per measurement: the
+/// runs of every round together, the median recomputed over all of them.
+/// A failure in any round fails the measurement.
+#[derive(Default)]
+pub struct Pool {
+    rows: Vec<Pooled>,
+}
+
+struct Pooled {
+    row: Row,
+    no_writer: Vec<f64>,
+    commits: Vec<f64>,
+}
+
+impl Pool {
+    pub fn add(&mut self, rows: Vec<Row>) {
+        for row in rows {
+            let same = |p: &&mut Pooled| {
+                p.row.workload == row.workload
+                    && p.row.keys == row.keys
+                    && p.row.map == row.map
+                    && p.row.threads == row.threads
+            };
+            match self.rows.iter_mut().find(same) {
+                Some(pooled) => {
+                    pooled.row.runs.extend(&row.runs);
+                    pooled.no_writer.extend(row.no_writer_ops);
+                    pooled.commits.extend(row.writer_commits);
+                    if pooled.row.failure.is_none() {
+                        pooled.row.failure = row.failure;
+                    }
+                }
+                None => self.rows.push(Pooled {
+                    no_writer: row.no_writer_ops.into_iter().collect(),
+                    commits: row.writer_commits.into_iter().collect(),
+                    row,
+                }),
+            }
+        }
+    }
+
+    pub fn rows(self) -> Vec<Row> {
+        self.rows
+            .into_iter()
+            .map(|mut p| {
+                if p.row.failure.is_some() {
+                    p.row.value = None;
+                } else if !p.row.runs.is_empty() {
+                    p.row.value = Some(median(&p.row.runs));
+                }
+                p.row.no_writer_ops = (!p.no_writer.is_empty()).then(|| median(&p.no_writer));
+                p.row.writer_commits = (!p.commits.is_empty()).then(|| median(&p.commits));
+                p.row
+            })
+            .collect()
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    if n % 2 == 1 {
+        sorted[n / 2]
+    } else {
+        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+    }
+}
+
 impl Row {
     pub fn new(
         workload: &str,

@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 use crate::adapters::*;
 use crate::cli::{KeyKind, KeySpec, Options};
 use crate::keys::{BenchHasher, BenchKey, KeySet};
-use crate::report::{Metric, Row};
+use crate::report::{median, Metric, Row};
 use crate::workload::{self, panic_message, ChurnState, Commit, Sample, Workload, WriterPlan};
 
 /// A map the driver knows.
@@ -272,16 +272,6 @@ struct Measure<'a, K, S> {
     spec: &'a BuildSpec<'a, K, S>,
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
 impl<K: BenchKey, S: BenchHasher> Measure<'_, K, S> {
     fn row(&self, workload: &str, threads: usize, metric: Metric) -> Row {
         let map = match (self.group.workload, self.map) {
@@ -365,7 +355,7 @@ impl<K: BenchKey, S: BenchHasher> Measure<'_, K, S> {
                         Err(why) => return row.failed(why),
                     }
                 }
-                row.measured(median(&mut runs.clone()), runs)
+                row.measured(median(&runs), runs)
             })
             .collect()
     }
@@ -418,9 +408,9 @@ impl<K: BenchKey, S: BenchHasher> Measure<'_, K, S> {
                         Err(why) => return row.failed(why),
                     }
                 }
-                let mut row = row.measured(median(&mut with_writer.clone()), with_writer);
-                row.no_writer_ops = Some(median(&mut alone));
-                row.writer_commits = Some(median(&mut commits));
+                let mut row = row.measured(median(&with_writer), with_writer);
+                row.no_writer_ops = Some(median(&alone));
+                row.writer_commits = Some(median(&commits));
                 row
             })
             .collect()
@@ -447,7 +437,7 @@ impl<K: BenchKey, S: BenchHasher> Measure<'_, K, S> {
                         Err(why) => return row.failed(why),
                     }
                 }
-                row.measured(median(&mut runs.clone()), runs)
+                row.measured(median(&runs), runs)
             })
             .collect()
     }
