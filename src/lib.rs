@@ -172,10 +172,18 @@
 //!
 //! # Performance
 //!
-//! Reads go through a per-version flat hash index once one is built
-//! ([`ReadIndex`]), so they run at hash-table speed while writes stay
-//! O(log n). Measurements against RwLock, dashmap, papaya, scc and evmap
-//! are in `BENCHMARKS.md`.
+//! A persistent map costs several dependent cache misses per lookup, so
+//! each version also gets a derived read index ([`ReadIndex`]): a flat hash
+//! table shared between versions plus a small persistent overlay of the
+//! keys changed since it was built, derived at commit in O(changed keys)
+//! and rebuilt off the commit path by a builder thread the map owns. A
+//! `Reader` lookup is then one relaxed atomic load and one flat-table
+//! probe, while commits stay O(log n). Measured here on 2 cores (49k
+//! random `u64` keys, 2 threads, read-only): 6x
+//! `parking_lot::RwLock<HashMap>` and 1.5x the fastest peer (scc
+//! `HashIndex`). Where snapmap loses — steady streams of single-key
+//! commits, where in-place maps are 2–5x faster — `BENCHMARKS.md` says so
+//! with the numbers; batch writes into one transaction there.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
