@@ -78,7 +78,9 @@ fn eager_commits_derive_the_index_in_o_changes() {
 fn background_builds_after_the_quiet_period_and_then_derives() {
     let map = SnapMap::<u64, u64>::builder()
         .read_index(ReadIndex::Background {
-            quiet: Duration::from_millis(30),
+            // Long enough that no compaction sneaks in between a commit
+            // and the checks right after it on a loaded machine.
+            quiet: Duration::from_millis(300),
         })
         .read_index_min_len(0)
         .contents((0..3000).map(|i| (i, i)))
@@ -254,7 +256,7 @@ fn readers_never_see_an_index_that_disagrees_with_its_version() {
 fn background_derives_large_commits_off_the_commit_path() {
     let map = SnapMap::<u64, u64>::builder()
         .read_index(ReadIndex::Background {
-            quiet: Duration::from_millis(100),
+            quiet: Duration::from_millis(500),
         })
         .read_index_min_len(0)
         .contents((0..5000).map(|i| (i, i)))
