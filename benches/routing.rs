@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
 use ipnet::Ipv4Net;
 use parking_lot::RwLock;
 use prefix_trie::PrefixMap;
@@ -127,52 +128,43 @@ fn ip_lpm(c: &mut Criterion) {
         }
 
         let mut group = c.benchmark_group(format!("ip_lpm/{n}"));
-        group.bench_function(BenchmarkId::from_parameter("snapmap_longest_match"), |b| {
-            let mut reader = indexed.reader();
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) & (QUERIES - 1);
-                reader
-                    .load()
-                    .longest_match(black_box(input.queries[i]))
-                    .map(|(_, v)| *v)
-            })
+        let mut reader = indexed.reader();
+        bench_queries(&mut group, "snapmap_longest_match", &input.queries, |&a| {
+            reader.load().longest_match(a).map(|(_, v)| *v)
         });
-        group.bench_function(BenchmarkId::from_parameter("snapmap_probing_ordmap"), |b| {
-            let mut reader = indexed.reader();
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) & (QUERIES - 1);
-                reader
-                    .load()
-                    .longest_match_probing(black_box(input.queries[i]))
-                    .map(|(_, v)| *v)
-            })
+        let mut reader = indexed.reader();
+        bench_queries(&mut group, "snapmap_probing_ordmap", &input.queries, |&a| {
+            reader.load().longest_match_probing(a).map(|(_, v)| *v)
         });
-        group.bench_function(
-            BenchmarkId::from_parameter("snapmap_probing_read_index"),
-            |b| {
-                let mut reader = hashed.reader();
-                let mut i = 0;
-                b.iter(|| {
-                    i = (i + 1) & (QUERIES - 1);
-                    reader
-                        .load()
-                        .longest_match_probing(black_box(input.queries[i]))
-                        .map(|(_, v)| *v)
-                })
-            },
+        let mut reader = hashed.reader();
+        bench_queries(
+            &mut group,
+            "snapmap_probing_read_index",
+            &input.queries,
+            |&a| reader.load().longest_match_probing(a).map(|(_, v)| *v),
         );
-        group.bench_function(BenchmarkId::from_parameter("rwlock_prefix_trie"), |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) & (QUERIES - 1);
-                let net = Ipv4Net::from(black_box(input.queries[i]));
-                trie.read().get_lpm(&net).map(|(_, v)| *v)
-            })
+        bench_queries(&mut group, "rwlock_prefix_trie", &input.queries, |&a| {
+            trie.read().get_lpm(&Ipv4Net::from(a)).map(|(_, v)| *v)
         });
         group.finish();
     }
+}
+
+/// One benchmark: `lookup` on each query in turn (the same queries, in the
+/// same order, for every competitor).
+fn bench_queries<Q, R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    queries: &[Q],
+    mut lookup: impl FnMut(&Q) -> R,
+) {
+    group.bench_function(BenchmarkId::from_parameter(name), |b| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) & (QUERIES - 1);
+            lookup(black_box(&queries[i]))
+        })
+    });
 }
 
 /// Path segments: a small vocabulary, so routes share prefixes and queries
@@ -282,38 +274,22 @@ fn path_lpm(c: &mut Criterion) {
         }
 
         let mut group = c.benchmark_group(format!("path_lpm/{n}"));
-        group.bench_function(BenchmarkId::from_parameter("snapmap_segment"), |b| {
-            let mut reader = map.reader();
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) & (QUERIES - 1);
-                reader
-                    .load()
-                    .longest_segment_prefix(black_box(&input.queries[i]), '/')
-                    .map(|(_, v)| *v)
-            })
+        let mut reader = map.reader();
+        bench_queries(&mut group, "snapmap_segment", &input.queries, |q| {
+            reader
+                .load()
+                .longest_segment_prefix(q, '/')
+                .map(|(_, v)| *v)
         });
-        group.bench_function(BenchmarkId::from_parameter("snapmap_plain"), |b| {
-            let mut reader = map.reader();
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) & (QUERIES - 1);
-                reader
-                    .load()
-                    .longest_prefix(black_box(&input.queries[i]))
-                    .map(|(_, v)| *v)
-            })
+        let mut reader = map.reader();
+        bench_queries(&mut group, "snapmap_plain", &input.queries, |q| {
+            reader.load().longest_prefix(q).map(|(_, v)| *v)
         });
-        group.bench_function(
-            BenchmarkId::from_parameter("rwlock_btreemap_segment_probe"),
-            |b| {
-                let mut i = 0;
-                b.iter(|| {
-                    i = (i + 1) & (QUERIES - 1);
-                    btreemap_segment_lpm(&btree.read(), black_box(&input.queries[i]))
-                        .map(|(_, v)| *v)
-                })
-            },
+        bench_queries(
+            &mut group,
+            "rwlock_btreemap_segment_probe",
+            &input.queries,
+            |q| btreemap_segment_lpm(&btree.read(), q).map(|(_, v)| *v),
         );
         group.finish();
     }

@@ -109,6 +109,38 @@ fn service_nets(s: u16) -> [IpNet; 4] {
     ]
 }
 
+/// Sets (or, for `None`, removes) a service's routes in one labelled commit
+/// to `table`, and the same in its `model`; returns the version published
+/// and how long the commit took.
+fn apply<K>(
+    table: &SnapOrdMap<K, Target>,
+    model: &mut BTreeMap<K, Target>,
+    keys: impl IntoIterator<Item = K>,
+    change: Option<Target>,
+    label: &str,
+) -> Result<(Version, Duration), snapmap::CommitError>
+where
+    K: snapmap::SnapKey + Ord,
+{
+    let mut txn = table.write();
+    for k in keys {
+        match change {
+            Some(t) => {
+                model.insert(k.clone(), t);
+                txn.insert(k, t);
+            }
+            None => {
+                model.remove(&k);
+                txn.remove(&k);
+            }
+        }
+    }
+    txn.label(label);
+    let started = Instant::now();
+    let version = txn.commit()?;
+    Ok((version, started.elapsed()))
+}
+
 /// What the control plane committed, per version: the independent record
 /// requests are checked against. Path tables are small and cloned per
 /// version; the IP table's static base is shared.
@@ -311,43 +343,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(t) => live.insert(s, t),
             None => live.remove(&s),
         };
-        for k in service_paths(s) {
-            match change {
-                Some(t) => path_model.insert(k, t),
-                None => path_model.remove(&k),
-            };
-        }
-        for k in service_nets(s) {
-            match change {
-                Some(t) => net_model.insert(k, t),
-                None => net_model.remove(&k),
-            };
-        }
-
-        let mut txn = paths.write();
-        for k in service_paths(s) {
-            match change {
-                Some(t) => txn.insert(k, t),
-                None => txn.remove(&k),
-            };
-        }
-        txn.label(label.as_str());
-        let t0 = Instant::now();
-        let v = txn.commit()?;
-        latencies.push(("paths", t0.elapsed()));
+        let (v, took) = apply(&paths, &mut path_model, service_paths(s), change, &label)?;
+        latencies.push(("paths", took));
         models.paths.lock().insert(v, Arc::new(path_model.clone()));
-
-        let mut txn = nets.write();
-        for k in service_nets(s) {
-            match change {
-                Some(t) => txn.insert(k, t),
-                None => txn.remove(&k),
-            };
-        }
-        txn.label(label.as_str());
-        let t0 = Instant::now();
-        let v = txn.commit()?;
-        latencies.push(("nets", t0.elapsed()));
+        let (v, took) = apply(&nets, &mut net_model, service_nets(s), change, &label)?;
+        latencies.push(("nets", took));
         models.nets.lock().insert(v, Arc::new(net_model.clone()));
         labels.push(label);
         thread::sleep(opts.interval);

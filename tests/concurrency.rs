@@ -7,7 +7,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use snapmap::{ReadIndex, SnapMap, Snapshot, Version};
+use snapmap::{ReadIndex, SnapMap, Snapshot};
+
+mod support;
 
 /// Accounts whose balances always sum to `TOTAL`, a group of keys that
 /// always carry one batch id, and a key holding the commit count.
@@ -65,23 +67,12 @@ fn run(duration: Duration, policy: ReadIndex, readers: usize) -> Outcome {
     for r in 0..readers {
         let (map, stop, reads, start) = (map.clone(), stop.clone(), reads.clone(), start.clone());
         handles.push(thread::spawn(move || {
-            let mut reader = map.reader();
-            let mut last = Version::INITIAL;
+            let mut source = support::ReaderThread::new(format!("reader {r}"), map);
             let mut n = 0u64;
             start.wait();
             while !stop.load(Ordering::Relaxed) {
                 // Half the readers use a cached Reader, half load().
-                let snap = if r % 2 == 0 {
-                    reader.load().clone()
-                } else {
-                    map.load()
-                };
-                assert!(
-                    snap.version() >= last,
-                    "reader {r}: version went from {last} to {}",
-                    snap.version()
-                );
-                last = snap.version();
+                let snap = source.next(r % 2 == 0);
                 check_snapshot(&snap);
                 n += 1;
             }

@@ -18,21 +18,10 @@ use snapmap::config::{ConfigError, ConfigStore, WatchGuard};
 use snapmap::Version;
 use tempfile::TempDir;
 
-const TIMEOUT: Duration = Duration::from_secs(10);
+mod support;
+use support::wait_until;
 
-/// Polls `condition` until it holds (true) or `timeout` passes (false).
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A config file under test, and every content ever written to it.
 struct Scenario {
@@ -117,23 +106,25 @@ fn get_n(store: &ConfigStore) -> Option<u64> {
     store.get::<u64>("n").ok()
 }
 
+/// Waits until the store publishes `n = want`; fails with its stats.
+#[track_caller]
+fn await_n(store: &ConfigStore, want: u64) {
+    assert!(
+        wait_until(TIMEOUT, || get_n(store) == Some(want)),
+        "n never became {want}: {:?}",
+        store.stats()
+    );
+}
+
 #[test]
 fn rename_save_is_picked_up() {
     let mut s = Scenario::new("n = 1\n");
     let (store, _guard) = s.watched();
     s.rename_save("n = 2\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     // The watch survives the rename: a second save is seen too.
     s.rename_save("n = 3\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(3)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 3);
     assert_eq!(store.version(), Version::new(2));
     s.assert_versions_are_whole_files(&store);
 }
@@ -143,17 +134,9 @@ fn in_place_truncate_and_write_is_picked_up() {
     let mut s = Scenario::new("n = 1\n");
     let (store, _guard) = s.watched();
     s.write_in_place("n = 2\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     s.write_in_place("n = 3\nextra = true\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(3)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 3);
     s.assert_versions_are_whole_files(&store);
 }
 
@@ -196,11 +179,7 @@ fn a_partial_write_is_rejected_then_the_completed_file_is_picked_up() {
     std::io::Write::write_all(&mut file, b"700\n").unwrap();
     drop(file);
     s.note("n = 2\n[http]\ntimeout_ms = 700\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     assert_eq!(store.get::<u64>("http.timeout_ms").unwrap(), 700);
     assert!(!store.stats().stale);
     s.assert_versions_are_whole_files(&store);
@@ -231,11 +210,7 @@ fn delete_then_recreate_is_picked_up() {
     );
 
     s.write_in_place("n = 2\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     s.assert_versions_are_whole_files(&store);
 }
 
@@ -297,17 +272,9 @@ fn kubernetes_configmap_symlink_swap_is_picked_up() {
     assert_eq!(get_n(&store), Some(1));
 
     volume.publish("n = 2\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     volume.publish("n = 3\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(3)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 3);
     assert_eq!(store.version(), Version::new(2));
     assert_eq!(
         store.stats().rejected,
@@ -398,11 +365,7 @@ fn the_watcher_survives_bad_files_and_panicking_validators() {
         assert_eq!(store.version(), Version::INITIAL);
     }
     s.rename_save("n = 2\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     assert!(guard.is_running());
     s.assert_versions_are_whole_files(&store);
 }
@@ -419,17 +382,9 @@ fn polling_alone_picks_up_changes() {
         .unwrap();
     let _guard = store.watch().unwrap();
     s.rename_save("n = 2\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     s.write_in_place("n = 3\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(3)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 3);
     // Content hashes, not times: rewriting the same bytes (new inode, new
     // mtime) loads nothing, however many polls see it.
     let before = store.stats();
@@ -441,11 +396,7 @@ fn polling_alone_picks_up_changes() {
     );
     assert_eq!(store.stats().reloads, before.reloads, "{:?}", store.stats());
     s.rename_save("n = 4\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(4)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 4);
     assert_eq!(
         store.stats().reloads,
         before.reloads + 1,
@@ -485,11 +436,7 @@ fn a_directory_that_appears_later_is_watched_once_it_exists() {
 
     fs::create_dir(&later_dir).unwrap();
     fs::write(&later, "n = 2\n").unwrap();
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
 }
 
 #[test]
@@ -497,19 +444,11 @@ fn a_rollback_lasts_until_the_file_changes() {
     let mut s = Scenario::new("n = 1\n");
     let (store, _guard) = s.watched();
     s.rename_save("n = 2\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(2)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 2);
     let rolled = store.rollback_to(Version::INITIAL).unwrap();
     assert_eq!(get_n(&store), Some(1));
     s.rename_save("n = 3\n");
-    assert!(
-        wait_until(TIMEOUT, || get_n(&store) == Some(3)),
-        "{:?}",
-        store.stats()
-    );
+    await_n(&store, 3);
     assert!(store.version() > rolled);
 }
 

@@ -5,39 +5,12 @@
 
 use std::fs;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use snapmap::config::{ConfigStore, WATCH_THREAD_NAME};
 
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Threads of this process named like the watcher (Linux: from /proc).
-#[cfg(target_os = "linux")]
-fn watcher_threads() -> Option<usize> {
-    let tasks = fs::read_dir("/proc/self/task").ok()?;
-    Some(
-        tasks
-            .filter_map(|task| fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .filter(|name| name.trim_end() == WATCH_THREAD_NAME)
-            .count(),
-    )
-}
-
-#[cfg(not(target_os = "linux"))]
-fn watcher_threads() -> Option<usize> {
-    None
-}
+mod support;
+use support::{threads_named, wait_until};
 
 #[test]
 fn the_watcher_thread_is_named_and_stops_with_its_guard() {
@@ -51,7 +24,7 @@ fn the_watcher_thread_is_named_and_stops_with_its_guard() {
         .build()
         .unwrap();
     let timeout = Duration::from_secs(10);
-    let threads = watcher_threads();
+    let threads = threads_named(WATCH_THREAD_NAME);
     if threads.is_none() {
         eprintln!("note: no /proc/self/task here; thread names not checked");
     }
@@ -63,9 +36,9 @@ fn the_watcher_thread_is_named_and_stops_with_its_guard() {
     assert_eq!(store.stats().watchers, 2);
     if threads.is_some() {
         assert!(
-            wait_until(timeout, || watcher_threads() == Some(2)),
+            wait_until(timeout, || threads_named(WATCH_THREAD_NAME) == Some(2)),
             "{:?}",
-            watcher_threads()
+            threads_named(WATCH_THREAD_NAME)
         );
     }
     // Both are polling.
@@ -80,7 +53,7 @@ fn the_watcher_thread_is_named_and_stops_with_its_guard() {
     second.stop();
     assert_eq!(store.stats().watchers, 1);
     if threads.is_some() {
-        assert_eq!(watcher_threads(), Some(1));
+        assert_eq!(threads_named(WATCH_THREAD_NAME), Some(1));
     }
     fs::write(&path, "n = 2\n").unwrap();
     assert!(wait_until(timeout, || store.get::<u64>("n").ok() == Some(2)));
@@ -88,7 +61,7 @@ fn the_watcher_thread_is_named_and_stops_with_its_guard() {
     drop(guard);
     assert_eq!(store.stats().watchers, 0);
     if threads.is_some() {
-        assert_eq!(watcher_threads(), Some(0));
+        assert_eq!(threads_named(WATCH_THREAD_NAME), Some(0));
     }
     // Nothing reads the files any more: a change stays unseen. (The thread
     // count above is the proof; this only shows its effect, over many

@@ -12,12 +12,13 @@ use snapmap::{ReadIndex, SnapMap, SnapOrdMap, Snapshot};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(1));
-    }
+mod support;
+
+fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    assert!(
+        support::wait_until(PATIENCE, cond),
+        "timed out waiting until {what}"
+    );
 }
 
 fn indexed(n: u64, policy: ReadIndex) -> SnapMap<u64, u64> {

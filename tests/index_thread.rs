@@ -3,27 +3,22 @@
 //! even while readers and snapshots live on. Its own test binary, so no
 //! other test's builder threads are counted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use snapmap::{ReadIndex, SnapMap};
 
-/// Threads of this process named `snapmap-index` (Linux: /proc/self/task).
-fn builder_threads() -> usize {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "snapmap-index")
-        .count()
-}
+mod support;
+use support::{threads_named, wait_until};
+
+const PATIENCE: Duration = Duration::from_secs(10);
 
 #[test]
 fn builder_thread_is_started_lazily_and_stopped_with_the_last_handle() {
-    let on_linux = std::path::Path::new("/proc/self/task").exists();
+    let on_linux = threads_named("snapmap-index").is_some();
     if !on_linux {
         println!("no /proc/self/task on this platform: checking stats() only");
     }
+    let builder_threads = || threads_named("snapmap-index").unwrap_or(0);
     let policy = ReadIndex::Background {
         quiet: Duration::from_millis(1),
     };
@@ -43,20 +38,16 @@ fn builder_thread_is_started_lazily_and_stopped_with_the_last_handle() {
         map.stats().index_builder_running,
         "started by the first version that needs an index"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
     // The new thread names itself when it starts running.
-    while on_linux && builder_threads() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "expected one snapmap-index thread, found {}",
-            builder_threads()
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    while !map.load().has_read_index() {
-        assert!(Instant::now() < deadline, "index never built");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    assert!(
+        !on_linux || wait_until(PATIENCE, || builder_threads() == 1),
+        "expected one snapmap-index thread, found {}",
+        builder_threads()
+    );
+    assert!(
+        wait_until(PATIENCE, || map.load().has_read_index()),
+        "index never built"
+    );
     // A second handle keeps it running; readers and snapshots do not.
     let other = map.clone();
     let mut reader = map.reader();

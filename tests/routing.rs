@@ -12,7 +12,9 @@ use std::thread;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 use snapmap::route::{self, RouteKey};
-use snapmap::{Ordered, SnapOrdMap, Snapshot, Version};
+use snapmap::{Ordered, SnapOrdMap, Snapshot};
+
+mod support;
 
 fn net<N: std::str::FromStr>(s: &str) -> N
 where
@@ -570,25 +572,15 @@ fn route_sets_are_never_seen_half_applied() {
             let (map, done, checked, start) =
                 (map.clone(), done.clone(), checked.clone(), start.clone());
             thread::spawn(move || {
-                let mut reader = map.reader();
-                let mut last = Version::INITIAL;
+                let mut source = support::ReaderThread::new(format!("reader {r}"), map);
                 let mut versions = 0usize;
                 let mut s = r as u8;
                 start.wait();
                 while !done.load(Ordering::Acquire) {
                     // Alternate between the cached reader and fresh loads.
-                    let snap = if s % 2 == 0 {
-                        reader.load().clone()
-                    } else {
-                        map.load()
-                    };
-                    assert!(
-                        snap.version() >= last,
-                        "version went down: {} after {last}",
-                        snap.version()
-                    );
-                    versions += usize::from(snap.version() > last);
-                    last = snap.version();
+                    let seen = source.last();
+                    let snap = source.next(s % 2 == 0);
+                    versions += usize::from(snap.version() > seen);
                     // A whole snapshot: every service is all-or-nothing.
                     for _ in 0..4 {
                         s = (s + 1) % SERVICES;

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use snapmap::{CommitError, ReadIndex, SnapMap, Snapshot, Version};
 
+mod support;
+
 const ACCOUNTS: u64 = 48;
 const TOTAL: u64 = ACCOUNTS * 1000;
 const GROUP: std::ops::Range<u64> = 100..112;
@@ -140,29 +142,18 @@ fn run(duration: Duration, policy: ReadIndex) {
         threads.push((
             "reader",
             thread::spawn(move || {
-                let mut reader = map.reader();
-                let mut last = Version::INITIAL;
+                let mut source = support::ReaderThread::new(format!("reader {r}"), map);
                 let mut samples = Vec::new();
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     // Alternate sources on one thread: versions still never go down.
-                    let snap = if (n + r) % 2 == 0 {
-                        reader.load().clone()
-                    } else {
-                        map.load()
-                    };
-                    assert!(
-                        snap.version() >= last,
-                        "reader {r}: version went from {last} to {}",
-                        snap.version()
-                    );
-                    last = snap.version();
+                    let snap = source.next((n + r) % 2 == 0);
                     check_invariants(&snap);
                     if n % 8 == 0 {
                         samples.push((snap.version(), fingerprint(snap.iter())));
                     }
-                    let _ = map.get(&(SCRATCH.start + n % 400));
+                    let _ = source.map().get(&(SCRATCH.start + n % 400));
                 }
                 samples
             }),

@@ -162,26 +162,34 @@ pub enum ConfigError {
     },
 }
 
+/// Matches the variants that record which version stayed current,
+/// binding that field as `$kept` (by reference, or mutably for a mutable
+/// scrutinee); anything else gives `$other`.
+macro_rules! with_kept {
+    ($error:expr, $kept:ident => $then:expr, $other:expr) => {
+        match $error {
+            ConfigError::FileNotFound { $kept, .. }
+            | ConfigError::FileUnreadable { $kept, .. }
+            | ConfigError::FileTooLarge { $kept, .. }
+            | ConfigError::NotUtf8 { $kept, .. }
+            | ConfigError::EmptyFile { $kept, .. }
+            | ConfigError::Parse { $kept, .. }
+            | ConfigError::Shape { $kept, .. }
+            | ConfigError::Rejected { $kept, .. }
+            | ConfigError::ValidatorPanicked { $kept, .. } => $then,
+            _ => $other,
+        }
+    };
+}
+
 impl ConfigError {
     /// The version that stayed current when a reload (or rollback) failed;
     /// `None` at startup, and for read and watch errors.
     pub fn kept(&self) -> Option<Version> {
-        match self {
-            ConfigError::FileNotFound { kept, .. }
-            | ConfigError::FileUnreadable { kept, .. }
-            | ConfigError::FileTooLarge { kept, .. }
-            | ConfigError::NotUtf8 { kept, .. }
-            | ConfigError::EmptyFile { kept, .. }
-            | ConfigError::Parse { kept, .. }
-            | ConfigError::Shape { kept, .. }
-            | ConfigError::Rejected { kept, .. }
-            | ConfigError::ValidatorPanicked { kept, .. } => *kept,
-            ConfigError::Commit { error } => Some(error.current()),
-            ConfigError::UnknownFormat { .. }
-            | ConfigError::MissingKey { .. }
-            | ConfigError::WrongType { .. }
-            | ConfigError::Watch { .. } => None,
+        if let ConfigError::Commit { error } = self {
+            return Some(error.current());
         }
+        with_kept!(self, kept => *kept, None)
     }
 
     /// The file the error is about, if it is about one.
@@ -213,18 +221,7 @@ impl ConfigError {
 
     /// The same error, saying that `version` stays current.
     pub(crate) fn keeping(mut self, version: Option<Version>) -> Self {
-        match &mut self {
-            ConfigError::FileNotFound { kept, .. }
-            | ConfigError::FileUnreadable { kept, .. }
-            | ConfigError::FileTooLarge { kept, .. }
-            | ConfigError::NotUtf8 { kept, .. }
-            | ConfigError::EmptyFile { kept, .. }
-            | ConfigError::Parse { kept, .. }
-            | ConfigError::Shape { kept, .. }
-            | ConfigError::Rejected { kept, .. }
-            | ConfigError::ValidatorPanicked { kept, .. } => *kept = version,
-            _ => {}
-        }
+        with_kept!(&mut self, kept => *kept = version, ());
         self
     }
 
