@@ -10,7 +10,6 @@ use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
 use crate::diff::Change;
-use crate::index::Overlay;
 
 /// The default hasher: foldhash's fast, randomly seeded hasher (hashbrown's
 /// default). Pass `std::hash::RandomState` through `with_hasher` when keys
@@ -93,8 +92,7 @@ pub trait Lookup<K, V, Q: ?Sized>: Backend<K, V> {
     #[doc(hidden)]
     fn index_hash(hasher: &Self::IndexHasher, key: &Q) -> u64;
     #[doc(hidden)]
-    fn overlay_get<'a>(overlay: &'a Overlay<K, V, Self>, key: &Q)
-        -> Option<(&'a K, &'a Option<V>)>;
+    fn key_eq(k: &K, key: &Q) -> bool;
 }
 
 /// The `Backend` methods whose bodies read the same on both imbl maps
@@ -133,7 +131,7 @@ macro_rules! same_lookups_on_both_maps {
         #[inline]
         fn index_find<'a>(index: &'a Index<K, V>, hash: u64, key: &Q) -> Option<(&'a K, &'a V)> {
             index
-                .find(hash, |(k, _)| k.borrow() == key)
+                .find(hash, |(k, _)| <Self as Lookup<K, V, Q>>::key_eq(k, key))
                 .map(|(k, v)| (k, v))
         }
         #[inline]
@@ -141,11 +139,8 @@ macro_rules! same_lookups_on_both_maps {
             hasher.hash_one(key)
         }
         #[inline]
-        fn overlay_get<'a>(
-            overlay: &'a Overlay<K, V, Self>,
-            key: &Q,
-        ) -> Option<(&'a K, &'a Option<V>)> {
-            overlay.get_key_value(key)
+        fn key_eq(k: &K, key: &Q) -> bool {
+            k.borrow() == key
         }
     };
 }

@@ -113,6 +113,12 @@ impl<K> Changes<K> {
     }
 }
 
+/// What a commit leaves to the background builder: a view to derive
+/// (`Need::Derive`) or an overlay to fold (`Need::Pressure`), from the base's
+/// index, or from the source of the builder's pending job when the base has
+/// none yet.
+type Pending<K, V, S> = (Need, Option<Source<K, V, S>>);
+
 /// A commit's result: the version it returns and, if it published, the
 /// versions it let go of (dropped by the caller, after the writer lock).
 pub(crate) type Committed<K, V, S> = (Version, Option<Released<K, V, S>>);
@@ -272,8 +278,8 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         let prepared = self.prepare(&candidate, &base, changed.as_deref());
         // Our reference to the base must not count as a live snapshot.
         drop(base);
-        let deferred = prepared
-            .and_then(|deferred| self.wait_for_room(candidate.version()).map(|()| deferred))
+        let pending = prepared
+            .and_then(|pending| self.wait_for_room(candidate.version()).map(|()| pending))
             .inspect_err(|e| self.record_failure(e))?;
         let released = {
             let mut registry = self.registry.lock();
@@ -287,19 +293,20 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         };
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.notify.published(version);
-        self.schedule_index(&candidate, deferred);
+        self.schedule_index(&candidate, pending);
         Ok((version, Some(released)))
     }
 
     /// Validates the candidate and gives it its read index. `changed`: the
-    /// keys this commit changed, if recorded. Returns the base's index when
-    /// deriving the candidate's was left to the background builder.
+    /// keys this commit changed, if recorded. Returns the work left to the
+    /// background builder, with the base's index: deriving the candidate's
+    /// (a large commit), or folding the base's overlay when it was full.
     fn prepare(
         &self,
         candidate: &Arc<Published<K, V, S>>,
         base: &Published<K, V, S>,
         changed: Option<&[K]>,
-    ) -> Result<Option<Source<K, V, S>>, CommitError> {
+    ) -> Result<Option<Pending<K, V, S>>, CommitError> {
         let current = base.version();
         if let Some(validator) = &self.config.validator {
             self.validate(
@@ -314,41 +321,57 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         let eager = self.config.read_index == ReadIndex::Eager;
         if !eager && changed.is_some_and(|keys| keys.len() > DERIVE_AT_COMMIT) {
             // A large commit: the builder derives its index right after.
-            return Ok(base.index.effective_view().map(|view| (current, view)));
+            let view = base.index.effective_view();
+            return Ok(Some((Need::Derive, view.map(|view| (current, view)))));
         }
         // Derive the index from the base version's in O(changed keys) when
         // possible; build it in full only under `Eager` (else the background
         // builder will).
         let indexed = catch_unwind(AssertUnwindSafe(|| {
             let map = &candidate.content.map;
-            // A table the builder finished since the base's view was derived
-            // gives a smaller overlay: rebase on it when the log reaches back.
+            // A view the builder made since the base's was derived (on a
+            // fresh table: a smaller overlay; or for an unindexed base):
+            // rebase on it when the commit log reaches back. If it is the
+            // base's own view or an ancestor, deriving fails at once.
             let rebased = changed.and_then(|changed| {
-                let (built, table) = self.indexer.take_fresh()?;
+                let (built, view) = self.indexer.take_fresh()?;
                 let since = if built == current {
                     Vec::new()
                 } else {
                     self.lineage.keys_between(built, current)?
                 };
                 let keys = since.iter().flat_map(|k| k.iter()).chain(changed);
-                ReadView::on(table).derive(map, keys)
+                view.derive(map, keys)
             });
-            let derived = rebased.or_else(|| base.index.effective_view()?.derive(map, changed?));
+            let base_view = base.index.effective_view();
+            let derived = rebased.or_else(|| base_view.as_ref()?.derive(map, changed?));
             if let Some(view) = derived {
                 candidate.index.set_view(view);
-            } else if eager {
-                let table = build_table::<K, V, S>(
-                    &candidate.content.map,
-                    self.backend.index_hasher(),
-                    || false,
-                );
-                candidate
-                    .index
-                    .set_table(table.expect("eager builds are never abandoned"));
+                return None;
             }
+            // The base's overlay is full: fold it into a fresh table (here,
+            // or on the builder) and derive from that.
+            let fold = base_view.map(|view| (current, view));
+            if !eager {
+                // With the changes unknown (`replace_all`), nothing can be
+                // derived: a full build, once the map is quiet.
+                changed?;
+                return Some((Need::Pressure, fold));
+            }
+            let folded = fold.and_then(|(_, view)| ReadView::on(view.fold()).derive(map, changed?));
+            match folded {
+                Some(view) => candidate.index.set_view(view),
+                None => {
+                    let table = build_table::<K, V, S>(map, self.backend.index_hasher(), || false);
+                    candidate
+                        .index
+                        .set_table(table.expect("eager builds are never abandoned"));
+                }
+            }
+            None
         }));
         match indexed {
-            Ok(()) => Ok(None),
+            Ok(pending) => Ok(pending),
             Err(payload) => Err(CommitError::Panicked {
                 current,
                 during: "read index build",
@@ -420,7 +443,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
     fn schedule_index(
         self: &Arc<Self>,
         published: &Arc<Published<K, V, S>>,
-        deferred: Option<Source<K, V, S>>,
+        pending: Option<Pending<K, V, S>>,
     ) {
         let ReadIndex::Background { quiet } = self.config.read_index else {
             return;
@@ -428,21 +451,22 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
         if !self.indexes(published) {
             return;
         }
-        if deferred.is_some() {
-            return self
-                .indexer
-                .schedule(self, published, quiet, Need::Derive, deferred);
-        }
-        let need = if !published.index.is_indexed() {
-            Need::Missing
-        } else if published.index.is_compact() {
-            return;
-        } else if published.index.overlay_len() > overlay_pressure(published.len()) {
-            Need::Pressure
-        } else {
-            Need::Compaction
+        let index = &published.index;
+        let (need, source) = match pending {
+            Some(pending) => pending,
+            None if !index.is_indexed() => (Need::Missing, None),
+            None if index.is_compact() => return,
+            None => {
+                let need = if index.overlay_len() > overlay_pressure(published.len()) {
+                    Need::Pressure
+                } else {
+                    Need::Compaction
+                };
+                let own = index.effective_view().map(|v| (published.version(), v));
+                (need, own)
+            }
         };
-        self.indexer.schedule(self, published, quiet, need, None);
+        self.indexer.schedule(self, published, quiet, need, source);
     }
 
     /// `synchronize_timeout`: waits until no published object older than the

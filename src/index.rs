@@ -3,10 +3,10 @@
 //! O(log n) on the persistent map.
 //!
 //! A version's index is a [`ReadView`]: a flat table built from some
-//! version `b`, shared by reference between versions, plus a small
-//! persistent overlay of the keys changed since `b`. A commit derives the
-//! new version's view from its predecessor's in O(changed keys), so indexes
-//! survive steady streams of small commits; a full rebuild (which empties
+//! version `b`, shared by reference between versions, plus its position in
+//! the table's log of the keys changed since `b` (see `overlay.rs`). A
+//! commit derives the new version's view from its predecessor's in
+//! O(changed keys), so indexes survive steady streams of small commits; a full rebuild (which empties
 //! the overlay) happens when the overlay outgrows its bound, when a commit
 //! replaced everything, or, with [`ReadIndex::Background`], once the map is
 //! quiet.
@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::backend::{Backend, Index, Lookup, Ptr};
+use crate::backend::{Backend, Index, Lookup};
+use crate::overlay::{ChangeLog, Position};
 use crate::published::{SnapKey, SnapValue};
 
 /// When versions get a derived read index: a flat hash table with clones of
@@ -28,9 +29,9 @@ use crate::published::{SnapKey, SnapValue};
 /// persistent map; lookups give the same answers with or without an index.
 ///
 /// A commit on top of an indexed version derives the new version's index in
-/// O(changed keys): versions share one flat table and each carries a small
-/// overlay of the keys changed since it was built (at most
-/// `max(1024, len / 8)` entries). The table is rebuilt in full (O(n)) when
+/// O(changed keys): versions share one flat table plus an append-only log
+/// (an overlay) of the changes made since it was built (at most
+/// `max(1024, len / 8)` changes). The table is rebuilt in full (O(n)) when
 /// the overlay would outgrow that bound, after `replace_all`, `clear` or a
 /// transaction changing more than `max(4096, len / 8)` keys, and — with
 /// `Background` — once the map has been quiet, to empty the overlay.
@@ -53,15 +54,20 @@ pub enum ReadIndex {
     /// Commits never wait for anything O(n). A commit changing at most 64
     /// keys derives its index at commit, in O(changed keys); a larger one
     /// is published unindexed and a builder thread owned by the map derives
-    /// its index right after, in O(changed keys). Full builds (O(n)) also
-    /// happen on that thread: when a version has no index to derive from
-    /// (after `replace_all`, say), once no commit has come for `quiet` (and
-    /// at the latest `5 × quiet` after the first unindexed version); when
-    /// an overlay is half full, at once, for later commits to rebase on;
-    /// and, to empty the overlay, once the map has been quiet. After each
-    /// full build the builder rests nine times as long, so it uses at most
-    /// about a tenth of a core. Right for routing tables and caches that
-    /// take bursts of updates or large batches.
+    /// its index right after, in O(changed keys). Rebuilds (O(n)) happen on
+    /// that thread: an overlay past `max(256, len / 64)` keys is folded into
+    /// a copy of its table at once (a sequential copy, several times faster
+    /// than walking the map), for later commits to rebase on; a version
+    /// with no index to derive from (after `replace_all`, say) is built by
+    /// walking its map once no commit has come for `quiet` (and at the
+    /// latest `5 × quiet` after the first unindexed version); and, to empty
+    /// the overlay, a fold once the map has been quiet. After each walk the
+    /// builder rests nine times as long, after each fold as long as it
+    /// took; folds are also paced by the commits (one per `len / 64`
+    /// changed keys), so under steady single-key commits the builder uses a
+    /// few percent of a core. Right for routing tables and caches that take
+    /// bursts of updates or large batches, and for steady streams of small
+    /// commits.
     Background {
         /// How long the map must stay without commits before an unindexed
         /// version is built in full, or an overlay folded into a new table.
@@ -89,14 +95,13 @@ pub struct IndexStats {
     pub entries: usize,
     /// Keys changed since the table was built, answered by the overlay.
     pub overlay: usize,
-    /// Approximate bytes of the flat table: buckets of `(K, V)` plus
-    /// control bytes. Heap memory owned by keys and values is not counted,
-    /// and the table is shared by every version built on it.
+    /// Approximate bytes of the flat table (buckets of `(K, V)` plus
+    /// control bytes) and of its overlay's slots, once allocated (one per
+    /// change it can hold: a key, an optional value and ~24 bytes). Heap memory owned
+    /// by keys and values is not counted, and the table is shared by every
+    /// version built on it.
     pub approx_bytes: usize,
 }
-
-pub(crate) type Overlay<K, V, S> =
-    imbl::GenericHashMap<K, Option<V>, <S as Backend<K, V>>::IndexHasher, Ptr>;
 
 /// A flat table with clones of one version's entries, shared by the views
 /// of later versions derived from it.
@@ -111,6 +116,8 @@ pub(crate) struct FlatTable<K, V, S: Backend<K, V>> {
     /// it, as a one-hash Bloom filter: a lookup whose bit is clear skips the
     /// overlay.
     changed: ChangeFilter,
+    /// The changes themselves, for the chain of views derived from it.
+    overlay: ChangeLog<K, V>,
 }
 
 /// A Bloom filter with one bit per key, shared by every view derived from
@@ -171,11 +178,18 @@ pub(crate) fn build_table<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
             hasher.hash_one(k)
         });
     }
-    Some(Arc::new(FlatTable {
-        changed: ChangeFilter::for_len(entries.len()),
-        entries,
-        hasher,
-    }))
+    Some(FlatTable::new(entries, hasher))
+}
+
+impl<K, V, S: Backend<K, V>> FlatTable<K, V, S> {
+    fn new(entries: Index<K, V>, hasher: S::IndexHasher) -> Table<K, V, S> {
+        Arc::new(FlatTable {
+            changed: ChangeFilter::for_len(entries.len()),
+            overlay: ChangeLog::new(overlay_limit(entries.len())),
+            entries,
+            hasher,
+        })
+    }
 }
 
 /// The read index slots of one version. Each is set at most once:
@@ -193,19 +207,19 @@ pub(crate) struct IndexSlots<K, V, S: Backend<K, V>> {
     view: OnceLock<ReadView<K, V, S>>,
 }
 
-/// An older version's flat table plus the changes made since it was built
-/// (`Some(value)`, or `None` for a removed key).
+/// An older version's flat table plus the changes made since it was built:
+/// those of the table's log up to this view's generation.
 pub(crate) struct ReadView<K, V, S: Backend<K, V>> {
     base: Table<K, V, S>,
-    overlay: Overlay<K, V, S>,
+    at: Position,
 }
 
-impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Clone for ReadView<K, V, S> {
-    /// O(1): the table is shared, the overlay is persistent.
+impl<K, V, S: Backend<K, V>> Clone for ReadView<K, V, S> {
+    /// O(1): the table and its log are shared.
     fn clone(&self) -> Self {
         Self {
             base: Arc::clone(&self.base),
-            overlay: self.overlay.clone(),
+            at: self.at,
         }
     }
 }
@@ -240,8 +254,8 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
         };
         let hash = S::index_hash(&table.hasher, key);
         if let Some(view) = view {
-            if !view.overlay.is_empty() && table.changed.may_contain(hash) {
-                if let Some(found) = view.overlay_get(key) {
+            if view.at.entries != 0 && table.changed.may_contain(hash) {
+                if let Some(found) = view.overlay_get(hash, key) {
                     return Some(found);
                 }
             }
@@ -261,7 +275,7 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
     /// Entries in the overlay lookups consult before the table.
     pub(crate) fn overlay_len(&self) -> usize {
         match (self.table.get(), self.view.get()) {
-            (None, Some(view)) => view.overlay.len(),
+            (None, Some(view)) => view.at.keys,
             _ => 0,
         }
     }
@@ -278,14 +292,15 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
     pub(crate) fn stats(&self) -> Option<IndexStats> {
         let (table, overlay) = match (self.table.get(), self.view.get()) {
             (Some(table), _) => (table, 0),
-            (None, Some(view)) => (&view.base, view.overlay.len()),
+            (None, Some(view)) => (&view.base, view.at.keys),
             (None, None) => return None,
         };
         let buckets = table.entries.capacity().next_power_of_two().max(1);
         Some(IndexStats {
             entries: table.entries.len(),
             overlay,
-            approx_bytes: buckets * (std::mem::size_of::<(K, V)>() + 1),
+            approx_bytes: buckets * (std::mem::size_of::<(K, V)>() + 1)
+                + table.overlay.approx_bytes(),
         })
     }
 
@@ -326,48 +341,80 @@ impl<K, V, S: Backend<K, V>> ReadView<K, V, S> {
     /// The overlay's answer for `key`: `Some(None)` for a removed key,
     /// `None` if the key did not change since the table was built.
     #[inline(never)]
-    fn overlay_get<Q>(&self, key: &Q) -> Option<Option<(&K, &V)>>
+    fn overlay_get<Q>(&self, hash: u64, key: &Q) -> Option<Option<(&K, &V)>>
     where
         S: Lookup<K, V, Q>,
         Q: ?Sized,
     {
-        let (k, entry) = S::overlay_get(&self.overlay, key)?;
-        Some(entry.as_ref().map(|v| (k, v)))
+        let entry = self
+            .base
+            .overlay
+            .find(hash, self.at.generation, |k| S::key_eq(k, key))?;
+        Some(entry.value.as_ref().map(|v| (&entry.key, v)))
     }
 }
 
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> ReadView<K, V, S> {
     /// A view on `table` with no changes yet.
     pub(crate) fn on(table: Table<K, V, S>) -> Self {
-        let overlay = Overlay::<K, V, S>::with_hasher(table.hasher.clone());
         Self {
             base: table,
-            overlay,
+            at: Position::default(),
         }
+    }
+
+    /// Whether no view was derived from this one yet (deriving can only
+    /// fail for want of room).
+    pub(crate) fn is_newest(&self) -> bool {
+        self.base.overlay.head() == self.at.generation
+    }
+
+    /// A flat table of exactly this view's version: a copy of the base
+    /// table with the overlay's changes applied. O(n) like a full build, but
+    /// a sequential copy rather than a walk of the persistent map (several
+    /// times faster), so the builder can keep overlays small under steady
+    /// commits.
+    pub(crate) fn fold(&self) -> Table<K, V, S> {
+        let base = &self.base;
+        let hasher = &base.hasher;
+        let mut entries = base.entries.clone();
+        for change in base.overlay.changes_up_to(self.at.generation) {
+            let found = entries.find_entry(change.hash, |(k, _)| *k == change.key);
+            match (found, &change.value) {
+                (Ok(mut slot), Some(value)) => slot.get_mut().1 = value.clone(),
+                (Ok(slot), None) => drop(slot.remove()),
+                (Err(_), Some(value)) => {
+                    let entry = (change.key.clone(), value.clone());
+                    entries.insert_unique(change.hash, entry, |(k, _)| hasher.hash_one(k));
+                }
+                (Err(_), None) => {}
+            }
+        }
+        FlatTable::new(entries, hasher.clone())
     }
 
     /// The view of a later version whose map is `map` and which differs
     /// from this view's version only at `changed` keys, in O(changed keys);
     /// `None` if the overlay would outgrow [`overlay_limit`] (time for a
-    /// full build).
+    /// full build), or if this view is not the newest of its table's chain
+    /// (a view was derived from it already).
     pub(crate) fn derive<'a>(
         &self,
         map: &S::Map,
         changed: impl IntoIterator<Item = &'a K>,
     ) -> Option<Self> {
         let table = &self.base;
-        let mut overlay = self.overlay.clone();
-        let limit = overlay_limit(S::len(map));
+        let mut log = table.overlay.append_after(self.at)?;
         for key in changed {
-            table.changed.insert(table.hasher.hash_one(key));
-            overlay.insert(key.clone(), S::lookup_owned(map, key).cloned());
-            if overlay.len() > limit {
+            let hash = table.hasher.hash_one(key);
+            table.changed.insert(hash);
+            if !log.push(hash, key.clone(), S::lookup_owned(map, key).cloned()) {
                 return None;
             }
         }
         Some(Self {
             base: Arc::clone(table),
-            overlay,
+            at: log.finish(),
         })
     }
 }

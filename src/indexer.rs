@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::backend::Backend;
 use crate::core::Shared;
 use crate::error::panic_message;
-use crate::index::{build_table, ReadView, Table};
+use crate::index::{build_table, ReadIndex, ReadView};
 use crate::published::{Published, SnapKey, SnapValue};
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
 use crate::Version;
@@ -19,12 +19,17 @@ use crate::Version;
 /// that asked for one, however often commits keep coming.
 const MAX_WAIT_IN_QUIET_PERIODS: u32 = 5;
 
-/// A finished table and the version it was built from.
-pub(crate) type Built<K, V, S> = (Version, Table<K, V, S>);
-
-/// After a build that took `t`, the builder starts no other for
-/// `REST_PER_BUILD × t`.
+/// After a full build that took `t` (a walk of the persistent map), the
+/// builder starts no other for `REST_PER_BUILD × t`.
 const REST_PER_BUILD: u32 = 9;
+
+/// After folding an overlay into a fresh table (a sequential copy, several
+/// times cheaper than a walk), the builder rests as long as the fold took.
+/// Folds are also paced by the commits themselves: one per
+/// `overlay_pressure` changed keys (`len / 64`), so under steady commits a
+/// fold costs about 64 copied entries per changed key, a small fraction of
+/// the commits' own work. Resting longer would let the overlay fill up.
+const REST_PER_FOLD: u32 = 1;
 
 /// Why a version asks the builder for its index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,16 +41,23 @@ pub(crate) enum Need {
     /// latest `MAX_WAIT_IN_QUIET_PERIODS` quiet periods after the first
     /// such request.
     Missing,
-    /// Its overlay is filling up under steady commits: build now, so the
-    /// writer can rebase later versions on a fresh table before the overlay
-    /// outgrows its bound.
+    /// Its overlay is filling up under steady commits (or it got no view
+    /// because its base's overlay was full): fold the source's overlay into
+    /// a fresh table now, so the writer can rebase later versions on it
+    /// before the overlay outgrows its bound.
     Pressure,
     /// It changed too many keys to derive its view inside `commit`: derive
     /// it now from the given earlier version's view, in O(changed keys).
     Derive,
+    /// Catching up from a fresh table failed (the commits made meanwhile
+    /// outgrew the overlay's bound or the commit log's window): walk its
+    /// map now, rest permitting, rather than wait for a quiet period that
+    /// steady commits never leave.
+    Walk,
 }
 
-/// An indexed earlier version to derive a job's view from.
+/// An indexed version (the job's own, or an earlier one) whose view a job
+/// derives from or folds into a fresh table.
 pub(crate) type Source<K, V, S> = (Version, ReadView<K, V, S>);
 
 pub(crate) struct Indexer<K, V, S: Backend<K, V>> {
@@ -53,9 +65,11 @@ pub(crate) struct Indexer<K, V, S: Backend<K, V>> {
     wake: Condvar,
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
-    /// The newest table the builder finished, for the writer to rebase the
-    /// next commit's view on (see `Shared::prepare`).
-    fresh: Mutex<Option<Built<K, V, S>>>,
+    /// The newest view the builder made (a fresh table, or a view derived
+    /// for an unindexed version) and its version, for the writer to derive
+    /// the next commit's view from (see `Shared::prepare`): it may be newer
+    /// than the base's, or the base may have none.
+    fresh: Mutex<Option<Source<K, V, S>>>,
 }
 
 struct Plan<K, V, S: Backend<K, V>> {
@@ -63,17 +77,25 @@ struct Plan<K, V, S: Backend<K, V>> {
     job: Option<Job<K, V, S>>,
     /// When the oldest request not yet served was made.
     waiting_since: Option<Instant>,
-    /// No build starts before this (see `REST_PER_BUILD`).
+    /// No full build (a walk of the map) starts before this, and no fold
+    /// before `fold_rest_until` (see `REST_PER_BUILD`, `REST_PER_FOLD`).
+    /// Separate, so that a long walk never holds back the folds that keep
+    /// overlays from filling up.
     rest_until: Option<Instant>,
+    fold_rest_until: Option<Instant>,
+    /// A job is running: it ends by catching the current version up.
+    busy: bool,
     stopped: bool,
 }
 
 struct Job<K, V, S: Backend<K, V>> {
+    need: Need,
     version: Version,
     map: S::Map,
     target: Weak<Published<K, V, S>>,
     due: Instant,
-    /// For `Need::Derive`: derive instead of building in full.
+    /// The view to derive from (`Need::Derive`) or fold (otherwise);
+    /// without one, a full build walks `map`.
     source: Option<Source<K, V, S>>,
 }
 
@@ -84,6 +106,8 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                 job: None,
                 waiting_since: None,
                 rest_until: None,
+                fold_rest_until: None,
+                busy: false,
                 stopped: false,
             }),
             wake: Condvar::new(),
@@ -93,9 +117,9 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
         }
     }
 
-    /// The table the builder finished last, if the writer has not taken it
-    /// yet. `try_lock`: a commit never waits for the builder.
-    pub(crate) fn take_fresh(&self) -> Option<Built<K, V, S>> {
+    /// The view the builder made last, if the writer has not taken it yet.
+    /// `try_lock`: a commit never waits for the builder.
+    pub(crate) fn take_fresh(&self) -> Option<Source<K, V, S>> {
         self.fresh.try_lock()?.take()
     }
 
@@ -117,11 +141,21 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             if plan.stopped {
                 return;
             }
-            // A derivation on top of one still pending derives from the
-            // pending one's source: the log covers both commits.
-            let source = match (need, source) {
-                (Need::Derive, None) => plan.job.take().and_then(|job| job.source),
-                (_, source) => source,
+            // A commit on top of a version whose index is still pending
+            // takes over the pending job's source (the commit log covers
+            // both commits); with none, it waits like any unindexed version.
+            let (need, source) = match (need, source) {
+                (Need::Derive | Need::Pressure, None) => match plan.job.take() {
+                    Some(job) if job.source.is_some() => (job.need, job.source),
+                    Some(job) if job.need == Need::Walk => (Need::Walk, None),
+                    // The running job's catch-up (or the writer, from the
+                    // view it leaves) will index this version.
+                    _ if plan.busy => return,
+                    // Its base lost its index under steady commits (the
+                    // writer's rebase outgrew the overlay's bound).
+                    _ => (Need::Walk, None),
+                },
+                other => other,
             };
             let now = Instant::now();
             let due = match need {
@@ -133,10 +167,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                     let since = *plan.waiting_since.get_or_insert(now);
                     (now + quiet).min(since + quiet * MAX_WAIT_IN_QUIET_PERIODS)
                 }
-                Need::Pressure | Need::Derive => now,
+                Need::Pressure | Need::Derive | Need::Walk => now,
             };
             let wake = plan.job.as_ref().is_none_or(|old| due < old.due);
             plan.job = Some(Job {
+                need,
                 version: published.version(),
                 map: published.content.map.clone(),
                 target: Arc::downgrade(published),
@@ -173,12 +208,15 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             if plan.stopped {
                 return None;
             }
-            // Resting holds back full builds only: derivations are cheap.
-            let start = match (&plan.job, plan.rest_until) {
-                (None, _) => None,
-                (Some(job), Some(rest)) if job.source.is_none() => Some(rest.max(job.due)),
-                (Some(job), _) => Some(job.due),
-            };
+            // Resting holds back builds only: derivations are cheap.
+            let start = plan.job.as_ref().map(|job| {
+                let rest = match (job.need, &job.source) {
+                    (Need::Derive, _) => None,
+                    (_, Some(_)) => plan.fold_rest_until,
+                    (_, None) => plan.rest_until,
+                };
+                rest.map_or(job.due, |rest| rest.max(job.due))
+            });
             match start {
                 None => {
                     self.wake.wait_until(&mut plan, None);
@@ -188,15 +226,23 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                 }
                 Some(_) => {
                     plan.waiting_since = None;
-                    plan.rest_until = None;
+                    plan.busy = true;
                     return plan.job.take();
                 }
             }
         }
     }
 
-    fn rest(&self, until: Instant) {
-        self.plan.lock().rest_until = Some(until);
+    /// The running job is over, having done `work` in `took`.
+    fn finished(&self, work: Option<&Work>, took: Duration) {
+        let mut plan = self.plan.lock();
+        plan.busy = false;
+        let now = Instant::now();
+        match work {
+            Some(Work::Built) => plan.rest_until = Some(now + took * REST_PER_BUILD),
+            Some(Work::Folded) => plan.fold_rest_until = Some(now + took * REST_PER_FOLD),
+            _ => {}
+        }
     }
 }
 
@@ -236,19 +282,15 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
         // job's map or target turns out to be the last handle) is caught:
         // the builder outlives any panic and lookups keep working.
         let outcome = catch_unwind(AssertUnwindSafe(|| build(shared, job)));
-        match outcome {
-            // Rest after each full build: under steady commits that keep
-            // asking for builds, the builder uses at most about a tenth of a
-            // core.
-            Ok(Work::Built) => indexer.rest(Instant::now() + started.elapsed() * REST_PER_BUILD),
-            Ok(Work::Derived | Work::Nothing) => {}
-            Err(payload) => {
-                *shared.last_error.lock() = Some(format!(
-                    "read index build for version {version} panicked: {}; \
-                     lookups keep using the persistent map",
-                    panic_message(&*payload)
-                ));
-            }
+        // Rest after each build: under steady commits that keep asking for
+        // full builds, the builder uses at most about a tenth of a core.
+        indexer.finished(outcome.as_ref().ok(), started.elapsed());
+        if let Err(payload) = outcome {
+            *shared.last_error.lock() = Some(format!(
+                "read index build for version {version} panicked: {}; \
+                 lookups keep using the persistent map",
+                panic_message(&*payload)
+            ));
         }
     }
 }
@@ -257,14 +299,18 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
 enum Work {
     Nothing,
     Derived,
+    /// An overlay folded into a copy of its table.
+    Folded,
+    /// A walk of the persistent map.
     Built,
 }
 
-/// Gives the job's version its index: derived from the job's source when it
-/// has one and the log covers the gap, else built in full (then also handed
-/// to the writer for rebasing later commits). Then brings the current
-/// version up to date, if the writer committed on top of an unindexed
-/// version meanwhile.
+/// Gives the job's version its index: derived from the job's source for
+/// `Need::Derive` when the source's overlay has room, else a full build
+/// (folding the source's overlay into a copy of its table when there is a
+/// source, walking the map otherwise), which is also handed to the writer
+/// for rebasing later commits. Then brings the current version up to date,
+/// if the writer committed on top of an unindexed version meanwhile.
 fn build<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
     shared: &Arc<Shared<K, V, S>>,
     job: Job<K, V, S>,
@@ -273,7 +319,8 @@ fn build<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
     if target.as_ref().is_some_and(|t| t.index.is_compact()) {
         return Work::Nothing; // already has its own table
     }
-    let derived = job.source.as_ref().and_then(|(from, view)| {
+    let derived = job.source.as_ref().filter(|_| job.need == Need::Derive);
+    let derived = derived.and_then(|(from, view)| {
         let target = target.as_ref()?;
         if target.index.is_indexed() {
             return target.index.effective_view();
@@ -283,49 +330,70 @@ fn build<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
         target.index.set_view(view.clone());
         Some(view)
     });
-    let (view, work) = match derived {
-        Some(view) => (view, Work::Derived),
+    if let Some(view) = derived {
+        let built = job.version;
+        drop((job, target));
+        catch_up(shared, built, view);
+        return Work::Derived;
+    }
+    let (built, table, work) = match &job.source {
+        Some((from, view)) => (*from, view.fold(), Work::Folded),
         None => {
             let stop = || shared.indexer.stop.load(Ordering::Relaxed);
-            let Some(table) = build_table::<K, V, S>(&job.map, shared.backend.index_hasher(), stop)
-            else {
-                return Work::Nothing; // stopped
-            };
-            if let Some(target) = &target {
-                target.index.set_table(Arc::clone(&table));
+            match build_table::<K, V, S>(&job.map, shared.backend.index_hasher(), stop) {
+                Some(table) => (job.version, table, Work::Built),
+                None => return Work::Nothing, // stopped
             }
-            *shared.indexer.fresh.lock() = Some((job.version, Arc::clone(&table)));
-            (ReadView::on(table), Work::Built)
         }
     };
-    let built = job.version;
+    if let Some(target) = target.as_ref().filter(|t| t.version() == built) {
+        target.index.set_table(Arc::clone(&table));
+    }
     drop((job, target));
-    catch_up(shared, built, &view);
+    catch_up(shared, built, ReadView::on(table));
     work
 }
 
 /// Derives the current version's view from `view` (of version `from`) if
 /// it has none: the writer may have committed on top of an unindexed
-/// version meanwhile.
+/// version meanwhile. Each view extends the last (views of one table form
+/// a chain); if the writer rebased a commit on the same table first, the
+/// derivation fails and the writer's view stands.
 fn catch_up<K: SnapKey, V: SnapValue, S: Backend<K, V>>(
     shared: &Arc<Shared<K, V, S>>,
-    from: Version,
-    view: &ReadView<K, V, S>,
+    mut from: Version,
+    mut view: ReadView<K, V, S>,
 ) {
     loop {
+        *shared.indexer.fresh.lock() = Some((from, view.clone()));
         let current = shared.current().load_full();
         if current.version() <= from || current.index.is_indexed() {
             return;
         }
-        let Some(since) = shared.lineage.keys_between(from, current.version()) else {
-            return;
-        };
-        match view.derive(
-            &current.content.map,
-            since.iter().flat_map(|keys| keys.iter()),
-        ) {
-            Some(caught_up) => current.index.set_view(caught_up),
-            None => return,
+        let newest = view.is_newest();
+        let caught_up = shared
+            .lineage
+            .keys_between(from, current.version())
+            .and_then(|since| {
+                let keys = since.iter().flat_map(|keys| keys.iter());
+                view.derive(&current.content.map, keys)
+            });
+        match caught_up {
+            Some(caught_up) => {
+                current.index.set_view(caught_up.clone());
+                (from, view) = (current.version(), caught_up);
+            }
+            // Lost a race to the writer (which then derived from this view
+            // itself), or too far behind: walk the current version's map.
+            None if !newest => return,
+            None => {
+                let ReadIndex::Background { quiet } = shared.config.read_index else {
+                    return;
+                };
+                return shared
+                    .indexer
+                    .schedule(shared, &current, quiet, Need::Walk, None);
+            }
         }
     }
 }

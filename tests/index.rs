@@ -292,3 +292,104 @@ fn background_derives_large_commits_off_the_commit_path() {
     assert!(snap.has_read_index());
     assert_eq!(snap.get(&7), Some(&70));
 }
+
+/// The oracle's answer for every key in `0..keys`, through the index.
+fn check_against(
+    snap: &Snapshot<u64, u64>,
+    oracle: &std::collections::BTreeMap<u64, u64>,
+    keys: u64,
+) {
+    assert!(snap.has_read_index(), "version {}", snap.version());
+    for k in 0..keys {
+        assert_eq!(
+            snap.get(&k),
+            oracle.get(&k),
+            "version {}: key {k}",
+            snap.version()
+        );
+    }
+    assert_eq!(snap.len(), oracle.len());
+}
+
+#[test]
+fn a_full_overlay_is_folded_into_a_fresh_table_exactly() {
+    // Under `Eager`, a commit whose base's overlay is full folds it into a
+    // copy of the table and derives from that, at commit: deterministic.
+    // Inserts, overwrites, removals and re-inserts of the same keys, across
+    // several folds, each checked against an oracle; snapshots taken before
+    // a fold keep answering for their own version.
+    let map = indexed(300, ReadIndex::Eager);
+    let mut oracle: std::collections::BTreeMap<u64, u64> = (0..300).map(|i| (i, i)).collect();
+    let mut kept = Vec::new();
+    let mut x = 7u64;
+    for i in 0..3500u64 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let key = (x >> 33) % 600;
+        if (x >> 20) % 3 == 0 {
+            map.remove(&key).unwrap();
+            oracle.remove(&key);
+        } else {
+            map.insert(key, i).unwrap();
+            oracle.insert(key, i);
+        }
+        let snap = map.load();
+        let overlay = snap.read_index_stats().unwrap().overlay;
+        assert!(
+            overlay <= 1024,
+            "the overlay stays within its bound: {overlay}"
+        );
+        if i % 97 == 0 {
+            check_against(&snap, &oracle, 600);
+            kept.push((snap, oracle.clone()));
+        }
+    }
+    for (snap, state) in &kept {
+        check_against(snap, state, 600);
+    }
+}
+
+#[test]
+fn background_folds_under_steady_commits_without_a_quiet_period() {
+    // Commits come back to back, never leaving the map quiet for 300 ms:
+    // the builder folds overlays as they pass the pressure mark (256 keys)
+    // and the writer rebases on the fresh tables, so overlays shrink while
+    // commits keep coming (a commit on an overlay never shrinks it).
+    let map = SnapMap::<u64, u64>::builder()
+        .read_index(ReadIndex::Background {
+            quiet: Duration::from_millis(300),
+        })
+        .read_index_min_len(0)
+        .contents((0..4000).map(|i| (i, i)))
+        .build();
+    wait_until("version 0 is indexed", || map.load().has_read_index());
+    let mut oracle: std::collections::BTreeMap<u64, u64> = (0..4000).map(|i| (i, i)).collect();
+    let started = Instant::now();
+    let (mut i, mut largest, mut folds) = (0u64, 0, 0);
+    while folds < 3 {
+        assert!(started.elapsed() < PATIENCE, "no fold in {i} commits");
+        i += 1;
+        let key = (i * 7919) % 4000;
+        map.insert(key, i).unwrap();
+        oracle.insert(key, i);
+        // (An unindexed version, were the overlay to fill, is no fold.)
+        let Some(stats) = map.load().read_index_stats() else {
+            largest = 0;
+            continue;
+        };
+        let overlay = stats.overlay;
+        if overlay < largest {
+            folds += 1;
+        }
+        largest = overlay;
+        assert!(
+            overlay <= 1024,
+            "the overlay stays within its bound: {overlay}"
+        );
+    }
+    wait_until("the current version is indexed", || {
+        map.load().has_read_index()
+    });
+    check_against(&map.load(), &oracle, 4000);
+}
