@@ -195,11 +195,14 @@ fn run(duration: Duration, policy: ReadIndex) {
         ));
     }
 
+    // The number of the last version, once the writer knows it (before
+    // publishing it): subscribers run until they have seen it.
+    let last = Arc::new(AtomicU64::new(u64::MAX));
     let blocking_sub = {
-        let (mut sub, stop) = (map.subscribe(), stop.clone());
+        let (mut sub, last) = (map.subscribe(), last.clone());
         thread::spawn(move || {
             let mut seen = vec![sub.seen()];
-            while !stop.load(Ordering::Relaxed) || sub.has_changed() {
+            while seen.last().unwrap().get() != last.load(Ordering::SeqCst) {
                 if let Some(snap) = sub.wait_timeout(Duration::from_millis(20)) {
                     check_invariants(&snap);
                     seen.push(snap.version());
@@ -209,10 +212,10 @@ fn run(duration: Duration, policy: ReadIndex) {
         })
     };
     let async_sub = {
-        let (mut sub, stop) = (map.subscribe(), stop.clone());
+        let (mut sub, last) = (map.subscribe(), last.clone());
         thread::spawn(move || {
             let mut seen = vec![sub.seen()];
-            while !stop.load(Ordering::Relaxed) || sub.has_changed() {
+            while seen.last().unwrap().get() != last.load(Ordering::SeqCst) {
                 match pollster::block_on(sub.changed()) {
                     Some(snap) => seen.push(snap.version()),
                     None => break,
@@ -324,7 +327,9 @@ fn run(duration: Duration, policy: ReadIndex) {
     // Stop everyone, then publish one last version: subscribers drain to
     // it before they exit (and the async one is woken out of `changed()`).
     stop.store(true, Ordering::Relaxed);
+    last.store(map.version().get() + 1, Ordering::SeqCst);
     let final_version = map.insert(SCRATCH.start, 1).unwrap();
+    assert_eq!(final_version.get(), last.load(Ordering::SeqCst));
     oracle.insert(SCRATCH.start, 1);
     published
         .lock()
