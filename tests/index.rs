@@ -3,6 +3,7 @@
 //! what the version's persistent map answers, also while indexes are being
 //! built concurrently.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -27,6 +28,17 @@ fn indexed(n: u64, policy: ReadIndex) -> SnapMap<u64, u64> {
         .read_index_min_len(0)
         .contents((0..n).map(|i| (i, i)))
         .build()
+}
+
+/// A map of `0..n` under `Background { quiet }`, once version 0 is indexed.
+fn background(n: u64, quiet: Duration) -> SnapMap<u64, u64> {
+    let map = SnapMap::builder()
+        .read_index(ReadIndex::Background { quiet })
+        .read_index_min_len(0)
+        .contents((0..n).map(|i| (i, i)))
+        .build();
+    wait_until("version 0 is indexed", || map.load().has_read_index());
+    map
 }
 
 #[test]
@@ -77,17 +89,10 @@ fn eager_commits_derive_the_index_in_o_changes() {
 
 #[test]
 fn background_builds_after_the_quiet_period_and_then_derives() {
-    let map = SnapMap::<u64, u64>::builder()
-        .read_index(ReadIndex::Background {
-            // Long enough that no compaction sneaks in between a commit
-            // and the checks right after it on a loaded machine.
-            quiet: Duration::from_millis(300),
-        })
-        .read_index_min_len(0)
-        .contents((0..3000).map(|i| (i, i)))
-        .build();
+    // Long enough that no compaction sneaks in between a commit
+    // and the checks right after it on a loaded machine.
+    let map = background(3000, Duration::from_millis(300));
     assert!(map.stats().index_builder_running, "started for version 0");
-    wait_until("version 0 is indexed", || map.load().has_read_index());
     // Commits on an indexed version are indexed at once, with an overlay...
     map.insert(1, 11).unwrap();
     let snap = map.load();
@@ -255,14 +260,7 @@ fn readers_never_see_an_index_that_disagrees_with_its_version() {
 
 #[test]
 fn background_derives_large_commits_off_the_commit_path() {
-    let map = SnapMap::<u64, u64>::builder()
-        .read_index(ReadIndex::Background {
-            quiet: Duration::from_millis(500),
-        })
-        .read_index_min_len(0)
-        .contents((0..5000).map(|i| (i, i)))
-        .build();
-    wait_until("version 0 is indexed", || map.load().has_read_index());
+    let map = background(5000, Duration::from_millis(500));
     // A commit of more than 64 keys is published unindexed; the builder
     // derives its index right away (an overlay of exactly its keys), not
     // after a quiet period and not by a full rebuild.
@@ -294,21 +292,9 @@ fn background_derives_large_commits_off_the_commit_path() {
 }
 
 /// The oracle's answer for every key in `0..keys`, through the index.
-fn check_against(
-    snap: &Snapshot<u64, u64>,
-    oracle: &std::collections::BTreeMap<u64, u64>,
-    keys: u64,
-) {
+fn check_against(snap: &Snapshot<u64, u64>, oracle: &BTreeMap<u64, u64>, keys: u64) {
     assert!(snap.has_read_index(), "version {}", snap.version());
-    for k in 0..keys {
-        assert_eq!(
-            snap.get(&k),
-            oracle.get(&k),
-            "version {}: key {k}",
-            snap.version()
-        );
-    }
-    assert_eq!(snap.len(), oracle.len());
+    support::assert_lookups_match(snap, oracle, 0..keys);
 }
 
 #[test]
@@ -319,7 +305,7 @@ fn a_full_overlay_is_folded_into_a_fresh_table_exactly() {
     // several folds, each checked against an oracle; snapshots taken before
     // a fold keep answering for their own version.
     let map = indexed(300, ReadIndex::Eager);
-    let mut oracle: std::collections::BTreeMap<u64, u64> = (0..300).map(|i| (i, i)).collect();
+    let mut oracle: BTreeMap<u64, u64> = (0..300).map(|i| (i, i)).collect();
     let mut kept = Vec::new();
     let mut x = 7u64;
     for i in 0..3500u64 {
@@ -356,15 +342,8 @@ fn background_folds_under_steady_commits_without_a_quiet_period() {
     // the builder folds overlays as they pass the pressure mark (256 keys)
     // and the writer rebases on the fresh tables, so overlays shrink while
     // commits keep coming (a commit on an overlay never shrinks it).
-    let map = SnapMap::<u64, u64>::builder()
-        .read_index(ReadIndex::Background {
-            quiet: Duration::from_millis(300),
-        })
-        .read_index_min_len(0)
-        .contents((0..4000).map(|i| (i, i)))
-        .build();
-    wait_until("version 0 is indexed", || map.load().has_read_index());
-    let mut oracle: std::collections::BTreeMap<u64, u64> = (0..4000).map(|i| (i, i)).collect();
+    let map = background(4000, Duration::from_millis(300));
+    let mut oracle: BTreeMap<u64, u64> = (0..4000).map(|i| (i, i)).collect();
     let started = Instant::now();
     let (mut i, mut largest, mut folds) = (0u64, 0, 0);
     while folds < 3 {

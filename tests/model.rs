@@ -10,6 +10,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use snapmap::{Backend, Change, Lookup, ReadIndex, SnapMap, Snapshot, Version};
 
+mod support;
+
 type K = u16;
 type V = u16;
 type Oracle = BTreeMap<K, V>;
@@ -80,16 +82,7 @@ fn check<S>(snap: &Snapshot<K, V, S>, oracle: &Oracle, ordered: bool)
 where
     S: Backend<K, V> + Lookup<K, V, K>,
 {
-    assert_eq!(snap.len(), oracle.len());
-    for k in 0..50u16 {
-        assert_eq!(
-            snap.get(&k),
-            oracle.get(&k),
-            "key {k} in version {}",
-            snap.version()
-        );
-        assert_eq!(snap.contains_key(&k), oracle.contains_key(&k));
-    }
+    support::assert_lookups_match(snap, oracle, 0..50u16);
     let mut entries: Vec<(K, V)> = snap.iter().map(|(k, v)| (*k, *v)).collect();
     if ordered {
         assert!(

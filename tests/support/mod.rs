@@ -81,3 +81,28 @@ impl<K: snapmap::SnapKey, V: snapmap::SnapValue, S: snapmap::Backend<K, V>> Read
         &self.map
     }
 }
+
+/// Asserts that exact lookups in `snap` (`get`, `contains_key`) answer what
+/// `oracle` holds for every key of `keys`, and that the lengths agree: the
+/// oracle check of the model test and of the read-index tests.
+pub fn assert_lookups_match<K, V, S>(
+    snap: &snapmap::Snapshot<K, V, S>,
+    oracle: &std::collections::BTreeMap<K, V>,
+    keys: impl IntoIterator<Item = K>,
+) where
+    K: snapmap::SnapKey + Ord + std::fmt::Debug,
+    V: snapmap::SnapValue + PartialEq + std::fmt::Debug,
+    S: snapmap::Lookup<K, V, K>,
+{
+    assert_eq!(snap.len(), oracle.len(), "version {}", snap.version());
+    for k in keys {
+        let want = oracle.get(&k);
+        assert_eq!(
+            snap.get(&k),
+            want,
+            "key {k:?} in version {}",
+            snap.version()
+        );
+        assert_eq!(snap.contains_key(&k), want.is_some());
+    }
+}
