@@ -12,16 +12,9 @@ use std::time::Duration;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-// The compare example's adapters, so benches and driver measure the same
-// code; this bench uses only part of them.
-#[allow(dead_code, unused_imports)] // reason: shared with examples/compare, partly used here
-#[path = "../examples/compare/adapters/mod.rs"]
-mod adapters;
-#[allow(dead_code)] // reason: shared with examples/compare, partly used here
+#[allow(dead_code)] // reason: shared by the benches, partly used by each
 mod common;
-#[allow(dead_code)] // reason: shared with examples/compare, partly used here
-#[path = "../examples/compare/keys.rs"]
-mod keys;
+use common::{adapters, keys};
 
 use adapters::{Adapter, FlatFloor, ImblFloor, IndexPolicy, MapHandle, SnapLoad, SnapReader};
 use common::{each_peer, size_label, Fixture, Hasher, Visit, PROBES};

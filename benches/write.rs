@@ -15,14 +15,9 @@ use criterion::{
 };
 use snapmap::SnapMap;
 
-#[allow(dead_code, unused_imports)] // reason: shared with examples/compare, partly used here
-#[path = "../examples/compare/adapters/mod.rs"]
-mod adapters;
-#[allow(dead_code)] // reason: shared with examples/compare, partly used here
+#[allow(dead_code)] // reason: shared by the benches, partly used by each
 mod common;
-#[allow(dead_code)] // reason: shared with examples/compare, partly used here
-#[path = "../examples/compare/keys.rs"]
-mod keys;
+use common::{adapters, keys};
 
 use adapters::{Adapter, ArcSwapClone, ImblFloor, IndexPolicy, MapHandle, SnapReader, StdRwLock};
 use common::{size_label, Fixture, Hasher, Visit, PROBES};

@@ -1,7 +1,15 @@
-//! What the criterion suites share: fixtures and the list of peers. The
-//! adapters themselves are the `compare` example's (each bench includes
-//! `examples/compare/{keys.rs,adapters/}` as its own modules), so the
-//! benches and the driver measure exactly the same code.
+//! What the criterion suites share: fixtures, the list of peers, and the
+//! adapters themselves, which are the `compare` example's (included here
+//! from `examples/compare/{keys.rs,adapters/}`), so the benches and the
+//! driver measure exactly the same code. Each bench brings `adapters` and
+//! `keys` to its crate root (`use common::{adapters, keys};`), where the
+//! adapters look for `crate::keys`.
+
+#[allow(unused_imports)] // reason: shared with examples/compare, partly used here
+#[path = "../../examples/compare/adapters/mod.rs"]
+pub mod adapters;
+#[path = "../../examples/compare/keys.rs"]
+pub mod keys;
 
 use crate::adapters::*;
 use crate::keys::{BenchKey, KeySet};
