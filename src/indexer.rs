@@ -184,7 +184,10 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             self.wake.notify_all();
         }
         let mut thread = self.thread.lock();
-        if thread.is_none() {
+        // `shutdown` marks the plan stopped before it takes the handle: a
+        // request racing with it (the builder's own, from `catch_up`)
+        // never starts a thread nobody would join.
+        if thread.is_none() && !self.plan.lock().stopped {
             let worker = Arc::clone(shared);
             let spawned = std::thread::Builder::new()
                 .name("snapmap-index".into())

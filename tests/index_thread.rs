@@ -55,11 +55,13 @@ fn builder_thread_is_started_lazily_and_stopped_with_the_last_handle() {
     drop(map);
     assert!(other.stats().index_builder_running);
     drop(other);
+    // Joined: gone at once, though the kernel may list an exited thread
+    // for a moment after the join returns.
     if on_linux {
-        assert_eq!(
-            builder_threads(),
-            0,
-            "the builder thread was joined when the last handle dropped"
+        assert!(
+            wait_until(Duration::from_secs(2), || builder_threads() == 0),
+            "the builder thread was joined when the last handle dropped: {} left",
+            builder_threads()
         );
     }
     // What readers hold keeps working, index included.
