@@ -68,12 +68,17 @@ pub(crate) struct CommitLog<K> {
 }
 
 impl<K> CommitLog<K> {
-    pub(crate) fn record(&mut self, version: Version, keys: Option<Arc<[K]>>) {
+    /// Appends one commit's keys. `window`: the most changed keys the
+    /// caller may ask `keys_between` about (under `Background`, an
+    /// overlay's bound: the builder's fresh table is rebased across the
+    /// commits made while it folded, however many a large map's fold lets
+    /// through); the log keeps that many commits and keys, if more than its
+    /// own minimums.
+    pub(crate) fn record(&mut self, version: Version, keys: Option<Arc<[K]>>, window: usize) {
         self.keys += keys.as_ref().map_or(0, |k| k.len());
         self.commits.push_back((version, keys));
-        while self.commits.len() > 1
-            && (self.commits.len() > self.max_commits || self.keys > LOG_KEYS)
-        {
+        let (max_commits, max_keys) = (self.max_commits.max(window), LOG_KEYS.max(window));
+        while self.commits.len() > 1 && (self.commits.len() > max_commits || self.keys > max_keys) {
             let (_, oldest) = self.commits.pop_front().expect("more than one commit");
             self.keys -= oldest.map_or(0, |k| k.len());
         }

@@ -272,12 +272,21 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
         self.table.get().is_some()
     }
 
-    /// Entries in the overlay lookups consult before the table.
+    /// Entries in the overlay lookups consult before the table, counting
+    /// each rewrite of a key: rewrites fill the log's bound and lengthen
+    /// the probes for that key, so folding is due by entries, not by
+    /// distinct keys.
     pub(crate) fn overlay_len(&self) -> usize {
         match (self.table.get(), self.view.get()) {
-            (None, Some(view)) => view.at.keys,
+            (None, Some(view)) => view.at.entries,
             _ => 0,
         }
+    }
+
+    /// Whether a key was rewritten so often that its lookups slow down:
+    /// fold now, whatever the overlay's size.
+    pub(crate) fn is_crowded(&self) -> bool {
+        matches!((self.table.get(), self.view.get()), (None, Some(view)) if view.at.crowded)
     }
 
     pub(crate) fn set_table(&self, table: Table<K, V, S>) {

@@ -18,6 +18,17 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+/// Entries one key may have in a log: a lookup of a key scans all of its
+/// entries (they lie along its probe run), so a hot key rewritten by every
+/// commit would make its own lookups, and those of keys probing past it,
+/// slower and slower. Past this many the log refuses the key (a fold is
+/// due, as for a full log).
+pub(crate) const MAX_REWRITES: usize = 1024;
+
+/// Entries of one key past which a view counts as crowded: the builder is
+/// asked to fold at once, well before [`MAX_REWRITES`] is reached.
+const CROWDED: usize = 32;
+
 /// One change: `value` is `None` for a removed key.
 pub(crate) struct Entry<K, V> {
     pub(crate) hash: u64,
@@ -48,6 +59,8 @@ pub(crate) struct Position {
     pub(crate) entries: usize,
     /// Distinct keys among them.
     pub(crate) keys: usize,
+    /// Some key has more than [`CROWDED`] entries.
+    pub(crate) crowded: bool,
 }
 
 /// Appends one view's changes; obtained by claiming the log's head.
@@ -143,8 +156,10 @@ impl<K, V> ChangeLog<K, V> {
 }
 
 impl<K: Eq, V> Appender<'_, K, V> {
-    /// Records the key's new value (`None`: removed); `false` if the log is
-    /// full (the view cannot be derived; a full build is due).
+    /// Records the key's new value (`None`: removed), once per view: a
+    /// key pushed twice keeps its first entry (both come from the view's
+    /// map). `false` if the log is full, or holds [`MAX_REWRITES`] entries of the key already (the view
+    /// cannot be derived; a full build is due).
     pub(crate) fn push(&mut self, hash: u64, key: K, value: Option<V>) -> bool {
         if self.at.entries == self.log.limit {
             return false;
@@ -157,10 +172,22 @@ impl<K: Eq, V> Appender<'_, K, V> {
             key,
             value,
         };
-        let mut seen = false;
+        let mut seen = 0;
         loop {
             match self.slots[i].get() {
-                Some(old) => seen |= old.hash == hash && old.key == entry.key,
+                Some(old) if old.hash == hash && old.key == entry.key => {
+                    // One view's changes are read from its own map: a key
+                    // it has already recorded (rebasing across several
+                    // commits that rewrote it) has that value already.
+                    if old.generation == self.at.generation {
+                        return true;
+                    }
+                    seen += 1;
+                    if seen == MAX_REWRITES {
+                        return false;
+                    }
+                }
+                Some(_) => {}
                 // Only the appender that claimed the head writes slots.
                 None => match self.slots[i].set(entry) {
                     Ok(()) => break,
@@ -170,7 +197,8 @@ impl<K: Eq, V> Appender<'_, K, V> {
             i = (i + 1) & mask;
         }
         self.at.entries += 1;
-        self.at.keys += usize::from(!seen);
+        self.at.keys += usize::from(seen == 0);
+        self.at.crowded |= seen >= CROWDED;
         true
     }
 
@@ -221,7 +249,11 @@ mod tests {
         );
         assert_eq!(value(&log, g3, 2), Some(Some(20)), "unchanged since g1");
         assert_eq!(value(&log, g3, 4), None, "never changed");
-        assert_eq!((g3.entries, g3.keys), (6, 3));
+        assert_eq!(
+            (g3.entries, g3.keys),
+            (5, 3),
+            "a key pushed twice in one view counts once"
+        );
     }
 
     #[test]
@@ -235,6 +267,25 @@ mod tests {
         assert!(failed.push(HASH, 2, Some(2)));
         assert!(log.append_after(g1).is_none());
         assert_eq!(value(&log, g1, 2), None, "the failed entry is not g1's");
+    }
+
+    #[test]
+    fn a_hot_key_is_refused_after_max_rewrites_and_marks_the_view_crowded() {
+        let log = ChangeLog::<u32, u32>::new(2 * MAX_REWRITES + 2);
+        let mut at = Position::default();
+        for n in 0..MAX_REWRITES as u32 {
+            at = append(&log, at, &[(7, Some(n)), (n + 100, Some(n))]);
+            assert_eq!(
+                at.crowded,
+                n as usize >= CROWDED,
+                "{} entries of key 7",
+                n + 1
+            );
+        }
+        assert_eq!(value(&log, at, 7), Some(Some(MAX_REWRITES as u32 - 1)));
+        let mut full = log.append_after(at).unwrap();
+        assert!(full.push(HASH, 1, Some(1)), "other keys still fit");
+        assert!(!full.push(HASH, 7, Some(0)), "the hot key does not");
     }
 
     #[test]

@@ -372,3 +372,63 @@ fn background_folds_under_steady_commits_without_a_quiet_period() {
     });
     check_against(&map.load(), &oracle, 4000);
 }
+
+/// Commits `commits` single-key rewrites of `key_of(i)` to `map`, checking
+/// each version's lookups of `0..keys` against an oracle every `check`
+/// commits; returns how many versions were published without an index.
+fn rewrite(
+    map: &SnapMap<u64, u64>,
+    keys: u64,
+    commits: u64,
+    check: u64,
+    key_of: impl Fn(u64) -> u64,
+) -> u64 {
+    let mut oracle: BTreeMap<u64, u64> = map.load().iter().map(|(k, v)| (*k, *v)).collect();
+    let mut unindexed = 0;
+    for i in 1..=commits {
+        let key = key_of(i);
+        map.insert(key, i).unwrap();
+        oracle.insert(key, i);
+        let snap = map.load();
+        unindexed += u64::from(!snap.has_read_index());
+        if i % check == 0 {
+            support::assert_lookups_match(&snap, &oracle, 0..keys);
+        }
+    }
+    wait_until("the current version is indexed", || {
+        map.load().has_read_index()
+    });
+    check_against(&map.load(), &oracle, keys);
+    unindexed
+}
+
+#[test]
+fn a_hot_key_rewritten_by_every_commit_is_folded_away() {
+    // Each rewrite of one key adds an entry its lookups scan: past a few,
+    // the builder folds them into a fresh table (by rewrites, not by
+    // distinct keys, of which there is one), and the log refuses a key
+    // with too many (a fold is due), so its lookups stay short.
+    let map = background(4000, Duration::from_millis(300));
+    let unindexed = rewrite(&map, 4000, 5000, 499, |_| 42);
+    eprintln!("hot key: {unindexed} of 5000 versions unindexed");
+    assert!(
+        unindexed < 2500,
+        "{unindexed} of 5000 versions were published without an index"
+    );
+}
+
+#[test]
+fn the_writer_rebases_on_folds_that_outlast_a_thousand_commits() {
+    // A large map's fold takes long enough for thousands of commits (more
+    // than the commit log's minimum window of 1024) to land meanwhile: the
+    // log keeps an overlay's worth of commits, so the writer still rebases
+    // on the fresh table, and the old table's overlay never fills up.
+    let n = 200_000;
+    let map = background(n, Duration::from_secs(5));
+    let unindexed = rewrite(&map, n, 40_000, 9_973, |i| (i * 7919) % 8192);
+    eprintln!("large map: {unindexed} of 40000 versions unindexed");
+    assert!(
+        unindexed < 4000,
+        "{unindexed} of 40000 versions were published without an index"
+    );
+}
