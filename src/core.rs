@@ -9,7 +9,7 @@ use crate::backend::Backend;
 use crate::changelog::Lineage;
 use crate::error::{panic_message, BoxError, CommitError};
 use crate::history::{Registry, Released};
-use crate::index::{build_table, overlay_limit, overlay_pressure, ReadIndex, ReadView};
+use crate::index::{build_table, overlay_limit, ReadIndex, ReadView};
 use crate::indexer::{Indexer, Need, Source};
 use crate::notify::Notify;
 use crate::published::{Content, Published, SnapKey, SnapValue};
@@ -472,14 +472,12 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
             None if !index.is_indexed() => (Need::Missing, None),
             None if index.is_compact() => return,
             None => {
-                let crowded = index.is_crowded();
-                let need = if crowded || index.overlay_len() > overlay_pressure(published.len()) {
+                let need = if index.is_pressed(published.len()) {
                     Need::Pressure
                 } else {
                     Need::Compaction
                 };
-                let own = index.effective_view().map(|v| (published.version(), v));
-                (need, own)
+                return self.indexer.request_current(self, quiet, need);
             }
         };
         self.indexer.schedule(self, published, quiet, need, source);

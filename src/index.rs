@@ -289,6 +289,12 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
         matches!((self.table.get(), self.view.get()), (None, Some(view)) if view.at.crowded)
     }
 
+    /// Whether this version's overlay calls for a fold now, not once the
+    /// map is quiet: past the pressure mark, or crowded.
+    pub(crate) fn is_pressed(&self, len: usize) -> bool {
+        self.is_crowded() || self.overlay_len() > overlay_pressure(len)
+    }
+
     pub(crate) fn set_table(&self, table: Table<K, V, S>) {
         // Set at most once; a racing builder's copy is simply dropped.
         let _ = self.table.set(table);

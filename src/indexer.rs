@@ -12,7 +12,7 @@ use crate::core::Shared;
 use crate::error::panic_message;
 use crate::index::{build_table, ReadIndex, ReadView};
 use crate::published::{Published, SnapKey, SnapValue};
-use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};
+use crate::sync::{fence, AtomicBool, AtomicU64, Condvar, Mutex, Ordering};
 use crate::Version;
 
 /// A build is due at most this many quiet periods after the first version
@@ -70,11 +70,20 @@ pub(crate) struct Indexer<K, V, S: Backend<K, V>> {
     /// the next commit's view from (see `Shared::prepare`): it may be newer
     /// than the base's, or the base may have none.
     fresh: Mutex<Option<Source<K, V, S>>>,
+    /// The need of the pending [`Request::Current`] (0: none, see
+    /// [`Need::level`]): a commit whose request it already covers skips the
+    /// plan lock. Written under the plan lock, read without it.
+    wanted: AtomicU64,
+    /// When the last indexed commit was made, in nanoseconds since
+    /// `started`: a pending compaction waits until the map has been quiet
+    /// since then.
+    last_commit: AtomicU64,
+    started: Instant,
 }
 
 struct Plan<K, V, S: Backend<K, V>> {
     /// Only the newest version is worth indexing: scheduling replaces.
-    job: Option<Job<K, V, S>>,
+    job: Option<Request<K, V, S>>,
     /// When the oldest request not yet served was made.
     waiting_since: Option<Instant>,
     /// No full build (a walk of the map) starts before this, and no fold
@@ -86,6 +95,45 @@ struct Plan<K, V, S: Backend<K, V>> {
     /// A job is running: it ends by catching the current version up.
     busy: bool,
     stopped: bool,
+}
+
+/// What the builder is asked to do next.
+enum Request<K, V, S: Backend<K, V>> {
+    /// Index one version, captured when asked.
+    Version(Job<K, V, S>),
+    /// Compact (`Need::Compaction`) or fold (`Need::Pressure`) whichever
+    /// version is current when the job starts, from its own view. Steady
+    /// commits ask for this on every commit: the first asks, and later ones
+    /// ride along on one atomic load, so a commit pays no lock, no clock
+    /// read beyond one, and no captured map, and the builder is never kept
+    /// from the plan lock by a writer taking it a million times a second.
+    Current {
+        need: Need,
+        /// For `Pressure`: when asked. For `Compaction`: the quiet period,
+        /// counted from the last commit.
+        due: Instant,
+        quiet: Duration,
+    },
+}
+
+impl<K, V, S: Backend<K, V>> Request<K, V, S> {
+    fn due(&self) -> Instant {
+        match self {
+            Request::Version(job) => job.due,
+            Request::Current { due, .. } => *due,
+        }
+    }
+}
+
+impl Need {
+    /// How urgent a [`Request::Current`] is: a pending one covers the
+    /// requests of equal or lower level.
+    fn level(self) -> u64 {
+        match self {
+            Need::Compaction => 1,
+            _ => 2,
+        }
+    }
 }
 
 struct Job<K, V, S: Backend<K, V>> {
@@ -114,7 +162,75 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             stop: AtomicBool::new(false),
             thread: Mutex::new(None),
             fresh: Mutex::new(None),
+            wanted: AtomicU64::new(0),
+            last_commit: AtomicU64::new(0),
+            started: Instant::now(),
         }
+    }
+
+    /// Asks for the current version's overlay to be compacted once the map
+    /// is quiet (`Need::Compaction`) or folded now (`Need::Pressure`); see
+    /// [`Request::Current`]. Called after every commit that derived its
+    /// view.
+    pub(crate) fn request_current(
+        &self,
+        shared: &Arc<Shared<K, V, S>>,
+        quiet: Duration,
+        need: Need,
+    ) {
+        let now = Instant::now();
+        let since_start = now.saturating_duration_since(self.started).as_nanos();
+        self.last_commit.store(
+            u64::try_from(since_start).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        // Pairs with the fence in `run`: either the builder's job, taken
+        // after this load, sees our version as current, or we see that it
+        // took the job and ask again.
+        fence(Ordering::SeqCst);
+        if self.wanted.load(Ordering::Relaxed) >= need.level() {
+            return;
+        }
+        self.ask_current(shared, quiet, need, false);
+    }
+
+    /// Installs a [`Request::Current`], replacing any pending request
+    /// unless `only_if_idle`.
+    fn ask_current(
+        &self,
+        shared: &Arc<Shared<K, V, S>>,
+        quiet: Duration,
+        need: Need,
+        only_if_idle: bool,
+    ) {
+        let wake = {
+            let mut plan = self.plan.lock();
+            if plan.stopped || (only_if_idle && plan.job.is_some()) {
+                return;
+            }
+            if need == Need::Compaction {
+                plan.waiting_since = None;
+            }
+            let now = Instant::now();
+            let due = if need == Need::Compaction {
+                now + quiet
+            } else {
+                now
+            };
+            let wake = plan.job.as_ref().is_none_or(|old| due < old.due());
+            plan.job = Some(Request::Current { need, due, quiet });
+            self.wanted.store(need.level(), Ordering::Relaxed);
+            wake
+        };
+        if wake {
+            self.wake.notify_all();
+        }
+        self.start_thread(shared);
+    }
+
+    /// When the last indexed commit was made.
+    fn last_commit(&self) -> Instant {
+        self.started + Duration::from_nanos(self.last_commit.load(Ordering::Relaxed))
     }
 
     /// The view the builder made last, if the writer has not taken it yet.
@@ -146,8 +262,8 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             // both commits); with none, it waits like any unindexed version.
             let (need, source) = match (need, source) {
                 (Need::Derive | Need::Pressure, None) => match plan.job.take() {
-                    Some(job) if job.source.is_some() => (job.need, job.source),
-                    Some(job) if job.need == Need::Walk => (Need::Walk, None),
+                    Some(Request::Version(job)) if job.source.is_some() => (job.need, job.source),
+                    Some(Request::Version(job)) if job.need == Need::Walk => (Need::Walk, None),
                     // The running job's catch-up (or the writer, from the
                     // view it leaves) will index this version.
                     _ if plan.busy => return,
@@ -169,20 +285,26 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                 }
                 Need::Pressure | Need::Derive | Need::Walk => now,
             };
-            let wake = plan.job.as_ref().is_none_or(|old| due < old.due);
-            plan.job = Some(Job {
+            let wake = plan.job.as_ref().is_none_or(|old| due < old.due());
+            plan.job = Some(Request::Version(Job {
                 need,
                 version: published.version(),
                 map: published.content.map.clone(),
                 target: Arc::downgrade(published),
                 due,
                 source,
-            });
+            }));
+            self.wanted.store(0, Ordering::Relaxed);
             wake
         };
         if wake {
             self.wake.notify_all();
         }
+        self.start_thread(shared);
+    }
+
+    /// Starts the builder thread if it is not running yet.
+    fn start_thread(&self, shared: &Arc<Shared<K, V, S>>) {
         let mut thread = self.thread.lock();
         // `shutdown` marks the plan stopped before it takes the handle: a
         // request racing with it (the builder's own, from `catch_up`)
@@ -205,20 +327,31 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
         }
     }
 
-    fn next_job(&self) -> Option<Job<K, V, S>> {
+    fn next_job(&self) -> Option<Request<K, V, S>> {
         let mut plan = self.plan.lock();
         loop {
             if plan.stopped {
                 return None;
             }
             // Resting holds back builds only: derivations are cheap.
-            let start = plan.job.as_ref().map(|job| {
-                let rest = match (job.need, &job.source) {
-                    (Need::Derive, _) => None,
-                    (_, Some(_)) => plan.fold_rest_until,
-                    (_, None) => plan.rest_until,
+            let start = plan.job.as_ref().map(|request| {
+                let (rest, due) = match request {
+                    Request::Version(job) => match (job.need, &job.source) {
+                        (Need::Derive, _) => (None, job.due),
+                        (_, Some(_)) => (plan.fold_rest_until, job.due),
+                        (_, None) => (plan.rest_until, job.due),
+                    },
+                    // Commits since the request keep moving a compaction
+                    // back: it waits for the map to be quiet.
+                    Request::Current { need, due, quiet } => {
+                        let due = match need {
+                            Need::Compaction => (*due).max(self.last_commit() + *quiet),
+                            _ => *due,
+                        };
+                        (plan.fold_rest_until, due)
+                    }
                 };
-                rest.map_or(job.due, |rest| rest.max(job.due))
+                rest.map_or(due, |rest| rest.max(due))
             });
             match start {
                 None => {
@@ -230,6 +363,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                 Some(_) => {
                     plan.waiting_since = None;
                     plan.busy = true;
+                    self.wanted.store(0, Ordering::Relaxed);
                     return plan.job.take();
                 }
             }
@@ -278,7 +412,35 @@ impl<K, V, S: Backend<K, V>> Indexer<K, V, S> {
 
 fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>) {
     let indexer = &shared.indexer;
-    while let Some(job) = indexer.next_job() {
+    while let Some(request) = indexer.next_job() {
+        let job = match request {
+            Request::Version(job) => job,
+            Request::Current { need, due, quiet } => {
+                // See `request_current`.
+                fence(Ordering::SeqCst);
+                let current = shared.current().load_full();
+                let Some(view) = current.index.effective_view() else {
+                    // Published unindexed since: its own request follows.
+                    indexer.finished(None, Duration::ZERO);
+                    continue;
+                };
+                // The writer rebased on the last fold since it asked for
+                // this one: no fold is due, only a compaction once quiet.
+                if need == Need::Pressure && !current.index.is_pressed(current.len()) {
+                    indexer.finished(None, Duration::ZERO);
+                    indexer.ask_current(shared, quiet, Need::Compaction, true);
+                    continue;
+                }
+                Job {
+                    need,
+                    version: current.version(),
+                    map: current.content.map.clone(),
+                    target: Arc::downgrade(&current),
+                    due,
+                    source: Some((current.version(), view)),
+                }
+            }
+        };
         let version = job.version;
         let started = Instant::now();
         // Everything that can run user code (Hash, Clone, and Drop when the
