@@ -55,9 +55,12 @@ pub enum ReadIndex {
     /// keys derives its index at commit, in O(changed keys); a larger one
     /// is published unindexed and a builder thread owned by the map derives
     /// its index right after, in O(changed keys). Rebuilds (O(n)) happen on
-    /// that thread: an overlay past `max(256, len / 64)` keys is folded into
-    /// a copy of its table at once (a sequential copy, several times faster
-    /// than walking the map), for later commits to rebase on; a version
+    /// that thread: an overlay past `max(256, len / 64)` changes (a key
+    /// rewritten counts each time), or with one key rewritten 32 times, is
+    /// folded into a copy of its table at once (a sequential copy, several
+    /// times faster than walking the map), for later commits to rebase on
+    /// (a key rewritten 1024 times within one overlay is refused, as by a
+    /// full overlay: its lookups scan its entries); a version
     /// with no index to derive from (after `replace_all`, say) is built by
     /// walking its map once no commit has come for `quiet` (and at the
     /// latest `5 × quiet` after the first unindexed version); and, to empty
