@@ -6,7 +6,6 @@
 //!
 //! `cargo bench --bench contended`
 
-use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -19,7 +18,7 @@ mod common;
 use common::{adapters, keys};
 
 use adapters::{Adapter, IndexPolicy, MapHandle, SnapLoad, SnapReader};
-use common::{each_peer, size_label, Fixture, Hasher, Visit, PROBES};
+use common::{build_settled, each_peer, size_label, Fixture, Hasher, Probes, Visit, PROBES};
 use keys::BenchKey;
 
 struct ContendedBench<'a, 'g, K> {
@@ -65,30 +64,20 @@ impl<K: BenchKey> Visit<K> for ContendedBench<'_, '_, K> {
                 });
             }
             let mut reader = None;
-            let mut i = 0usize;
-            let mut misses = 0u64;
+            let mut reads = Probes::default();
             self.group.bench_function(&name, |b| {
                 let reader = reader.get_or_insert_with(|| {
-                    let map = map.get_or_init(|| {
-                        let map = A::build(&fixture.spec(IndexPolicy::Default));
-                        map.settle().unwrap_or_else(|e| panic!("{name}: {e}"));
-                        map
-                    });
+                    let map =
+                        map.get_or_init(|| build_settled(fixture, IndexPolicy::Default, &name));
                     while writer && commits.load(Ordering::Relaxed) == 0 {
                         std::hint::spin_loop();
                     }
                     map.handle()
                 });
-                b.iter(|| {
-                    let key = &probes[i & (PROBES - 1)];
-                    i = i.wrapping_add(1);
-                    let found = reader.get(black_box(key));
-                    misses += u64::from(found.is_none());
-                    found
-                });
+                b.iter(|| reads.get(probes, reader));
             });
             stop.store(true, Ordering::Relaxed);
-            common::report_misses(&name, misses);
+            common::report_misses(&name, reads.misses);
         });
     }
 }

@@ -6,7 +6,6 @@
 //! `cargo bench --bench read -- 'get/u64:49k'`
 
 use std::cell::OnceCell;
-use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
@@ -16,8 +15,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 mod common;
 use common::{adapters, keys};
 
-use adapters::{Adapter, FlatFloor, ImblFloor, IndexPolicy, MapHandle, SnapLoad, SnapReader};
-use common::{each_peer, size_label, Fixture, Hasher, Visit, PROBES};
+use adapters::{Adapter, FlatFloor, ImblFloor, IndexPolicy, SnapLoad, SnapReader};
+use common::{build_settled, each_peer, size_label, Fixture, Hasher, Probes, Visit};
 use keys::BenchKey;
 
 struct GetBench<'a, 'g, K> {
@@ -32,24 +31,15 @@ impl<K: BenchKey> Visit<K> for GetBench<'_, '_, K> {
         let map = OnceCell::new();
         let mut handle = None;
         let (fixture, index) = (self.fixture, self.index);
-        let probes = &fixture.probes;
-        let mut i = 0usize;
-        let mut misses = 0u64;
+        let mut probes = Probes::default();
         self.group.bench_function(name, |b| {
             let handle = handle.get_or_insert_with(|| {
-                let map: &A = map.get_or_init(|| A::build(&fixture.spec(index)));
-                map.settle().unwrap_or_else(|e| panic!("{name}: {e}"));
+                let map: &A = map.get_or_init(|| build_settled(fixture, index, name));
                 map.handle()
             });
-            b.iter(|| {
-                let key = &probes[i & (PROBES - 1)];
-                i = i.wrapping_add(1);
-                let found = handle.get(black_box(key));
-                misses += u64::from(found.is_none());
-                found
-            })
+            b.iter(|| probes.get(&fixture.probes, handle))
         });
-        common::report_misses(name, misses);
+        common::report_misses(name, probes.misses);
     }
 }
 

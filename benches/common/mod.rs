@@ -85,6 +85,42 @@ pub fn each_peer<K: BenchKey>(v: &mut impl Visit<K>) {
 
 /// A map that failed to find present keys is reported loudly, not
 /// skipped: its time is not a valid measurement.
+/// Builds `A` for `fixture` and waits until it is ready to measure (for
+/// snapmap: its read index built).
+pub fn build_settled<K: keys::BenchKey, A: adapters::Adapter<K, Hasher>>(
+    fixture: &Fixture<K>,
+    index: adapters::IndexPolicy,
+    name: &str,
+) -> A {
+    let map = A::build(&fixture.spec(index));
+    map.settle().unwrap_or_else(|e| panic!("{name}: {e}"));
+    map
+}
+
+/// Cycles through the fixture's probe keys, counting lookups of present
+/// keys that found nothing (see [`report_misses`]).
+#[derive(Default)]
+pub struct Probes {
+    next: usize,
+    pub misses: u64,
+}
+
+impl Probes {
+    /// One timed lookup of the next probe key.
+    #[inline]
+    pub fn get<K, H: adapters::MapHandle<K>>(
+        &mut self,
+        probes: &[K],
+        handle: &mut H,
+    ) -> Option<u64> {
+        let key = &probes[self.next & (PROBES - 1)];
+        self.next = self.next.wrapping_add(1);
+        let found = handle.get(std::hint::black_box(key));
+        self.misses += u64::from(found.is_none());
+        found
+    }
+}
+
 pub fn report_misses(name: &str, misses: u64) {
     if misses > 0 {
         eprintln!(
