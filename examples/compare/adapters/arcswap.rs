@@ -42,7 +42,7 @@ impl<K: BenchKey, S: BenchHasher> Adapter<K, S> for ArcSwapClone<K, S> {
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for &ArcSwapClone<K, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.current.load().get(key).copied()
     }

@@ -24,7 +24,7 @@ impl<K: BenchKey, S: BenchHasher> Adapter<K, S> for DashMapAdapter<K, S> {
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for &DashMap<K, u64, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         DashMap::get(self, key).map(|v| *v)
     }

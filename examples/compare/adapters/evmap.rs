@@ -77,7 +77,7 @@ impl<K: BenchKey, S: BenchHasher> EvmapHandle<'_, K, S> {
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for EvmapHandle<'_, K, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.reader.get_one(key).map(|v| *v)
     }

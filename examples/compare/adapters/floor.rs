@@ -28,7 +28,7 @@ impl<K: BenchKey, S: BenchHasher> Adapter<K, S> for FlatFloor<K, S> {
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for HashMap<K, u64, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         HashMap::get(self, key).copied()
     }
@@ -73,7 +73,7 @@ impl<K: BenchKey, S: BenchHasher> ImblHandle<K, S> {
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for ImblHandle<K, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.0.get(key).copied()
     }

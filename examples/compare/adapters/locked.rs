@@ -88,7 +88,7 @@ impl<K: BenchKey, S: BenchHasher, L: MapLock<Map = HashMap<K, u64, S>>> Adapter<
 impl<K: BenchKey, S: BenchHasher, L: MapLock<Map = HashMap<K, u64, S>>> MapHandle<K>
     for &Locked<L>
 {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.0.read(|m| m.get(key).copied())
     }

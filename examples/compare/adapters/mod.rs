@@ -64,6 +64,10 @@ pub trait Adapter<K: BenchKey, S: BenchHasher>: Sized + Send + Sync {
 /// own later reads once [`flush`](Self::flush) has run (batching adapters
 /// buffer writes until then).
 pub trait MapHandle<K> {
+    /// Every implementation is `#[inline(always)]`: a read is inlined into
+    /// the worker loop, as at a call site in user code. Left to the
+    /// compiler, a larger `get` stays a call and the run measures the call,
+    /// not the map.
     fn get(&mut self, key: &K) -> Option<u64>;
     /// Inserts or overwrites.
     fn insert(&mut self, key: K, value: u64);

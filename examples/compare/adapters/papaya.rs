@@ -27,7 +27,7 @@ impl<K: BenchKey, S: BenchHasher> Adapter<K, S> for Papaya<K, S> {
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for &papaya::HashMap<K, u64, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.pin().get(key).copied()
     }

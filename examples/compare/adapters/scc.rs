@@ -36,7 +36,7 @@ fn upsert<K: BenchKey, S: BenchHasher>(map: &HashIndex<K, u64, S>, key: K, value
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for &HashIndex<K, u64, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.peek_with(key, |_, v| *v)
     }

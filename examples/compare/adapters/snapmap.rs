@@ -168,7 +168,7 @@ impl<K: BenchKey, S: BenchHasher> Adapter<K, S> for SnapLoad<K, S> {
 }
 
 impl<K: BenchKey, S: BenchHasher> MapHandle<K> for LoadHandle<'_, K, S> {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.core.map.load().get(key).copied()
     }
@@ -223,7 +223,7 @@ impl<K: BenchKey, S: BenchHasher, const BATCHED: bool> ReaderHandle<'_, K, S, BA
 impl<K: BenchKey, S: BenchHasher, const BATCHED: bool> MapHandle<K>
     for ReaderHandle<'_, K, S, BATCHED>
 {
-    #[inline]
+    #[inline(always)]
     fn get(&mut self, key: &K) -> Option<u64> {
         self.reader.load().get(key).copied()
     }
