@@ -55,7 +55,7 @@ pub enum ReadIndex {
     /// keys derives its index at commit, in O(changed keys); a larger one
     /// is published unindexed and a builder thread owned by the map derives
     /// its index right after, in O(changed keys). Rebuilds (O(n)) happen on
-    /// that thread: an overlay past `max(256, len / 64)` changes (a key
+    /// that thread: an overlay past `max(256, len / 12)` changes (a key
     /// rewritten counts each time), or with one key rewritten 32 times, is
     /// folded into a copy of its table at once (a sequential copy, several
     /// times faster than walking the map), for later commits to rebase on
@@ -66,9 +66,9 @@ pub enum ReadIndex {
     /// latest `5 × quiet` after the first unindexed version); and, to empty
     /// the overlay, a fold once the map has been quiet. After each walk the
     /// builder rests nine times as long, after each fold as long as it
-    /// took; folds are also paced by the commits (one per `len / 64`
-    /// changed keys), so under steady single-key commits the builder uses a
-    /// few percent of a core. Right for routing tables and caches that take
+    /// took; folds are also paced by the commits (one per `len / 12`
+    /// changed keys), so under steady single-key commits the builder copies
+    /// about twelve table entries per commit. Right for routing tables and caches that take
     /// bursts of updates or large batches, and for steady streams of small
     /// commits.
     Background {
@@ -135,9 +135,9 @@ struct ChangeFilter {
 }
 
 impl ChangeFilter {
-    /// Eight bits per key an overlay may hold (`overlay_limit`): ~1% false
-    /// positives at the size `Background` rebuilds at, at most ~12% when
-    /// the overlay is full. 8 KiB at 49k keys.
+    /// Eight bits per key an overlay may hold (`overlay_limit`): 4-8% false
+    /// positives at the size `Background` folds at, at most ~12% when the
+    /// overlay is full. 8 KiB at 49k keys.
     fn for_len(len: usize) -> Self {
         let bits = (overlay_limit(len) * 8).next_power_of_two().max(64);
         Self {
@@ -334,13 +334,17 @@ pub(crate) fn overlay_limit(len: usize) -> usize {
     1024.max(len / 8)
 }
 
-/// Past this many keys in an overlay, `Background` asks for a fresh table
-/// at once (not after a quiet period): a lookup of a changed key probes the
-/// overlay (a persistent map, tens of nanoseconds), so keeping it to ~1.5%
-/// of the keys keeps its cost to about a nanosecond per lookup on average,
-/// while builds stay rare (the builder also rests after each).
+/// Past this many entries in an overlay, `Background` asks for a fresh
+/// table at once (not after a quiet period). A fold copies the whole table,
+/// so it is paced by the changes: a twelfth of the keys per fold bounds the
+/// copying to twelve entries per changed key. Folding more often cost more
+/// than the larger overlay saves: at 1M keys, `len / 64` had the builder
+/// copy 16 MiB every ~15k commits and took a fifth of the `read-99`
+/// throughput on two cores. Lookups pay for the larger overlay only when
+/// the change filter flags their key (the changed keys, plus 4-8% false
+/// positives at this size).
 pub(crate) fn overlay_pressure(len: usize) -> usize {
-    256.max(len / 64)
+    256.max(len / 12)
 }
 
 impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> IndexSlots<K, V, S> {
@@ -408,7 +412,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> ReadView<K, V, S> {
                 (Err(_), None) => {}
             }
         }
-        FlatTable::new(entries, hasher.clone())
+        let table = FlatTable::new(entries, hasher.clone());
+        // Commits go on (a fold is due because of them) and will rebase on
+        // this table: allocate its log here, not in the writer's next commit.
+        table.overlay.reserve();
+        table
     }
 
     /// The view of a later version whose map is `map` and which differs
@@ -434,5 +442,32 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> ReadView<K, V, S> {
             base: Arc::clone(table),
             at: log.finish(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::DefaultHashBuilder;
+
+    type S = DefaultHashBuilder;
+
+    #[test]
+    fn a_fold_hands_the_writer_a_table_whose_log_is_allocated() {
+        let backend = S::default();
+        let mut map = Backend::<u32, u32>::empty(&backend);
+        for k in 0..100 {
+            S::insert(&mut map, k, k);
+        }
+        let hasher = Backend::<u32, u32>::index_hasher(&backend);
+        let table = build_table::<u32, u32, S>(&map, hasher, || false).unwrap();
+        assert_eq!(table.overlay.approx_bytes(), 0, "a quiet table has no log");
+        S::insert(&mut map, 7, 70);
+        let view = ReadView::on(table).derive(&map, [&7]).unwrap();
+        let folded = view.fold();
+        assert!(folded.overlay.approx_bytes() > 0);
+        let hash = folded.hasher.hash_one(7u32);
+        let found = <S as Lookup<u32, u32, u32>>::index_find(&folded.entries, hash, &7);
+        assert_eq!(found, Some((&7, &70)), "the fold applied the change");
     }
 }

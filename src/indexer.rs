@@ -26,8 +26,8 @@ const REST_PER_BUILD: u32 = 9;
 /// After folding an overlay into a fresh table (a sequential copy, several
 /// times cheaper than a walk), the builder rests as long as the fold took.
 /// Folds are also paced by the commits themselves: one per
-/// `overlay_pressure` changed keys (`len / 64`), so under steady commits a
-/// fold costs about 64 copied entries per changed key, a small fraction of
+/// `overlay_pressure` changed keys (`len / 12`), so under steady commits a
+/// fold costs about 12 copied entries per changed key, a small fraction of
 /// the commits' own work. Resting longer would let the overlay fill up.
 const REST_PER_FOLD: u32 = 1;
 

@@ -41,7 +41,8 @@ pub(crate) struct Entry<K, V> {
 type Slots<K, V> = Box<[OnceLock<Entry<K, V>>]>;
 
 pub(crate) struct ChangeLog<K, V> {
-    /// Allocated at the first append: tables of quiet maps never pay for it.
+    /// Allocated at the first append, or by a fold (commits are coming):
+    /// tables of quiet maps never pay for it.
     slots: OnceLock<Slots<K, V>>,
     capacity: usize,
     /// Entries the log accepts; below `capacity`, so every probe ends at an
@@ -129,9 +130,7 @@ impl<K, V> ChangeLog<K, V> {
         self.head
             .compare_exchange(from.generation, next, Ordering::AcqRel, Ordering::Relaxed)
             .ok()?;
-        let slots = self
-            .slots
-            .get_or_init(|| (0..self.capacity).map(|_| OnceLock::new()).collect());
+        let slots = self.reserve();
         Some(Appender {
             log: self,
             slots,
@@ -140,6 +139,12 @@ impl<K, V> ChangeLog<K, V> {
                 ..from
             },
         })
+    }
+
+    /// The slots, allocated now if they were not yet.
+    pub(crate) fn reserve(&self) -> &[OnceLock<Entry<K, V>>] {
+        self.slots
+            .get_or_init(|| (0..self.capacity).map(|_| OnceLock::new()).collect())
     }
 
     /// The generation of the newest view appended to (or appending).
