@@ -272,6 +272,13 @@ fn value_clone_panic_in_the_background_builder() {
         })
         .read_index_min_len(0)
         .build();
+    // Version 0's own build done first: a build still running when version
+    // 1 lands catches it up in the same job (and reports version 0).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !map.load().has_read_index() {
+        assert!(Instant::now() < deadline, "version 0 was never indexed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     traps.clone.store(true, Ordering::SeqCst);
     map.update(|txn| {
         for (k, v) in contents(&traps, 100) {
@@ -355,7 +362,9 @@ fn value_drop_panic_when_an_old_version_is_freed() {
     let map = hash_map(&traps, 10, ReadIndex::Off);
     let mut txn = map.write();
     txn.insert(Key(500, traps.clone()), Val(500, traps.clone()));
-    // Freeing version 0 drops the entries of the nodes this commit copied.
+    // Freeing version 0 drops the value it had for key 0, whatever the
+    // hasher's seed made of the nodes' layout.
+    txn.insert(Key(0, traps.clone()), Val(0, traps.clone()));
     traps.drop.store(true, Ordering::SeqCst);
     let result = catch_unwind(AssertUnwindSafe(|| txn.commit()));
     assert!(result.is_err(), "the Drop panic propagates out of commit");
@@ -380,8 +389,12 @@ fn value_drop_panic_in_a_reader_thread() {
     let traps = Traps::new();
     let map = hash_map(&traps, 10, ReadIndex::Off);
     let old = map.load().clone();
-    map.insert(Key(500, traps.clone()), Val(500, traps.clone()))
-        .unwrap();
+    // The old version alone holds the value replaced at key 0.
+    map.update(|txn| {
+        txn.insert(Key(500, traps.clone()), Val(500, traps.clone()));
+        txn.insert(Key(0, traps.clone()), Val(0, traps.clone()));
+    })
+    .unwrap();
     traps.drop.store(true, Ordering::SeqCst);
     let reader = std::thread::spawn(move || drop(old));
     assert!(reader.join().is_err(), "the reader thread panicked in Drop");
