@@ -453,8 +453,8 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Shared<K, V, S> {
     }
 
     /// Under `Background`, asks the builder for a full index of a version
-    /// that got none at commit, or for a compacted one (empty overlay) once
-    /// the map is quiet.
+    /// that got none at commit, or for a compacted one (empty overlay)
+    /// `quiet` after the first commit on its table.
     fn schedule_index(
         self: &Arc<Self>,
         published: &Arc<Published<K, V, S>>,

@@ -31,11 +31,20 @@ const REST_PER_BUILD: u32 = 9;
 /// the commits' own work. Resting longer would let the overlay fill up.
 const REST_PER_FOLD: u32 = 1;
 
+/// A compaction (a fold not forced by the overlay's size) starts no sooner
+/// than this many times as long as the last fold or walk took after it
+/// ended: under commits that never leave the map quiet (a config store
+/// taking a commit every millisecond), overlays stay small, since reads
+/// slow down as they grow, yet the builder uses at most 1/40 of a core on
+/// them, and at 1M keys (a fold copies 16 MiB) no more than the folds the
+/// overlay's size forces anyway.
+const REST_PER_COMPACTION: u32 = 39;
+
 /// Why a version asks the builder for its index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Need {
-    /// It has a view whose overlay could shrink: build once the map is
-    /// quiet.
+    /// It has a view whose overlay could shrink: fold it `quiet` after the
+    /// first commit that asked, rest permitting (`REST_PER_COMPACTION`).
     Compaction,
     /// It has no index at all: build once the map is quiet, or at the
     /// latest `MAX_WAIT_IN_QUIET_PERIODS` quiet periods after the first
@@ -74,11 +83,6 @@ pub(crate) struct Indexer<K, V, S: Backend<K, V>> {
     /// [`Need::level`]): a commit whose request it already covers skips the
     /// plan lock. Written under the plan lock, read without it.
     wanted: AtomicU64,
-    /// When the last indexed commit was made, in nanoseconds since
-    /// `started`: a pending compaction waits until the map has been quiet
-    /// since then.
-    last_commit: AtomicU64,
-    started: Instant,
 }
 
 struct Plan<K, V, S: Backend<K, V>> {
@@ -86,12 +90,14 @@ struct Plan<K, V, S: Backend<K, V>> {
     job: Option<Request<K, V, S>>,
     /// When the oldest request not yet served was made.
     waiting_since: Option<Instant>,
-    /// No full build (a walk of the map) starts before this, and no fold
-    /// before `fold_rest_until` (see `REST_PER_BUILD`, `REST_PER_FOLD`).
-    /// Separate, so that a long walk never holds back the folds that keep
-    /// overlays from filling up.
+    /// No full build (a walk of the map) starts before this, no fold
+    /// before `fold_rest_until` and no compaction before
+    /// `compact_rest_until` (see `REST_PER_BUILD`, `REST_PER_FOLD`,
+    /// `REST_PER_COMPACTION`). Separate, so that a long walk never holds
+    /// back the folds that keep overlays from filling up.
     rest_until: Option<Instant>,
     fold_rest_until: Option<Instant>,
+    compact_rest_until: Option<Instant>,
     /// A job is running: it ends by catching the current version up.
     busy: bool,
     stopped: bool,
@@ -105,12 +111,12 @@ enum Request<K, V, S: Backend<K, V>> {
     /// version is current when the job starts, from its own view. Steady
     /// commits ask for this on every commit: the first asks, and later ones
     /// ride along on one atomic load, so a commit pays no lock, no clock
-    /// read beyond one, and no captured map, and the builder is never kept
-    /// from the plan lock by a writer taking it a million times a second.
+    /// read and no captured map, and the builder is never kept from the
+    /// plan lock by a writer taking it a million times a second.
     Current {
         need: Need,
-        /// For `Pressure`: when asked. For `Compaction`: the quiet period,
-        /// counted from the last commit.
+        /// For `Pressure`: when asked. For `Compaction`: `quiet` after the
+        /// first commit that asked.
         due: Instant,
         quiet: Duration,
     },
@@ -155,6 +161,7 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                 waiting_since: None,
                 rest_until: None,
                 fold_rest_until: None,
+                compact_rest_until: None,
                 busy: false,
                 stopped: false,
             }),
@@ -163,13 +170,11 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             thread: Mutex::new(None),
             fresh: Mutex::new(None),
             wanted: AtomicU64::new(0),
-            last_commit: AtomicU64::new(0),
-            started: Instant::now(),
         }
     }
 
-    /// Asks for the current version's overlay to be compacted once the map
-    /// is quiet (`Need::Compaction`) or folded now (`Need::Pressure`); see
+    /// Asks for the current version's overlay to be compacted soon
+    /// (`Need::Compaction`) or folded now (`Need::Pressure`); see
     /// [`Request::Current`]. Called after every commit that derived its
     /// view.
     pub(crate) fn request_current(
@@ -178,15 +183,9 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
         quiet: Duration,
         need: Need,
     ) {
-        let now = Instant::now();
-        let since_start = now.saturating_duration_since(self.started).as_nanos();
-        self.last_commit.store(
-            u64::try_from(since_start).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
         // Pairs with the fence in `run`: either the builder's job, taken
-        // after this load, sees our version as current, or we see that it
-        // took the job and ask again.
+        // after this load, sees our version (published before the call) as
+        // current, or we see that it took the job and ask again.
         fence(Ordering::SeqCst);
         if self.wanted.load(Ordering::Relaxed) >= need.level() {
             return;
@@ -226,11 +225,6 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
             self.wake.notify_all();
         }
         self.start_thread(shared);
-    }
-
-    /// When the last indexed commit was made.
-    fn last_commit(&self) -> Instant {
-        self.started + Duration::from_nanos(self.last_commit.load(Ordering::Relaxed))
     }
 
     /// The view the builder made last, if the writer has not taken it yet.
@@ -341,14 +335,12 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
                         (_, Some(_)) => (plan.fold_rest_until, job.due),
                         (_, None) => (plan.rest_until, job.due),
                     },
-                    // Commits since the request keep moving a compaction
-                    // back: it waits for the map to be quiet.
-                    Request::Current { need, due, quiet } => {
-                        let due = match need {
-                            Need::Compaction => (*due).max(self.last_commit() + *quiet),
-                            _ => *due,
+                    Request::Current { need, due, .. } => {
+                        let rest = match need {
+                            Need::Compaction => plan.fold_rest_until.max(plan.compact_rest_until),
+                            _ => plan.fold_rest_until,
                         };
-                        (plan.fold_rest_until, due)
+                        (rest, *due)
                     }
                 };
                 rest.map_or(due, |rest| rest.max(due))
@@ -378,8 +370,9 @@ impl<K: SnapKey, V: SnapValue, S: Backend<K, V>> Indexer<K, V, S> {
         match work {
             Some(Work::Built) => plan.rest_until = Some(now + took * REST_PER_BUILD),
             Some(Work::Folded) => plan.fold_rest_until = Some(now + took * REST_PER_FOLD),
-            _ => {}
+            _ => return,
         }
+        plan.compact_rest_until = Some(now + took * REST_PER_COMPACTION);
     }
 }
 
