@@ -339,7 +339,7 @@ fn a_full_overlay_is_folded_into_a_fresh_table_exactly() {
 #[test]
 fn background_folds_under_steady_commits_without_a_quiet_period() {
     // Commits come back to back, never leaving the map quiet for 300 ms:
-    // the builder folds overlays as they pass the pressure mark (256 keys)
+    // the builder folds overlays as they pass the pressure mark (333 entries at 4000 keys)
     // and the writer rebases on the fresh tables, so overlays shrink while
     // commits keep coming (a commit on an overlay never shrinks it).
     let map = background(4000, Duration::from_millis(300));
