@@ -297,8 +297,8 @@ impl<K, V, S: Backend<K, V>> IndexSlots<K, V, S> {
         matches!((self.table.get(), self.view.get()), (None, Some(view)) if view.at.crowded)
     }
 
-    /// Whether this version's overlay calls for a fold now, not once the
-    /// map is quiet: past the pressure mark, or crowded.
+    /// Whether this version's overlay calls for a fold now, not as a
+    /// compaction later: past the pressure mark, or crowded.
     pub(crate) fn is_pressed(&self, len: usize) -> bool {
         self.is_crowded() || self.overlay_len() > overlay_pressure(len)
     }

@@ -418,7 +418,7 @@ fn run<K: SnapKey, V: SnapValue, S: Backend<K, V>>(shared: &Arc<Shared<K, V, S>>
                     continue;
                 };
                 // The writer rebased on the last fold since it asked for
-                // this one: no fold is due, only a compaction once quiet.
+                // this one: no fold is due, only a compaction later.
                 if need == Need::Pressure && !current.index.is_pressed(current.len()) {
                     indexer.finished(None, Duration::ZERO);
                     indexer.ask_current(shared, quiet, Need::Compaction, true);
