@@ -3,6 +3,12 @@
 //! map (the persistent-map work alone), `ArcSwap<HashMap>` cloned in full
 //! and `RwLock<HashMap>` insert; and what a snapshot `diff` costs.
 //!
+//! The `path-copy` group measures `imbl` alone at 1M entries: the cost of
+//! one overwrite when `B` of them are applied to one copy of the map (the
+//! copy replacing the map, the old one dropped) and when the map is not
+//! shared at all. It bounds what any batching or deferral of persistent
+//! writes could save (see BENCHMARKS.md, "What a persistent write costs").
+//!
 //! `cargo bench --bench write -- 'commit-1/'`
 
 use std::cell::OnceCell;
@@ -92,6 +98,46 @@ fn commits(c: &mut Criterion) {
     }
 }
 
+/// Per-key cost of overwrites in a bare `imbl` map of 1M entries, applied
+/// `batch` at a time to a fresh copy of the map, or in place to a map
+/// nothing shares.
+fn path_copy(c: &mut Criterion) {
+    let len = 1_000_000;
+    let fixture = Fixture::<u64>::new(len);
+    let mut group = c.benchmark_group(format!("path-copy/u64:{}", size_label(len)));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3));
+    let mut map =
+        imbl::GenericHashMap::<u64, u64, Hasher, imbl::shared_ptr::DefaultSharedPtr>::with_hasher(
+            fixture.hasher.clone(),
+        );
+    map.extend(fixture.entries.iter().copied());
+    let probes = &fixture.probes;
+    let mut n = 0usize;
+    for batch in [1usize, BATCH, 32_768] {
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_function(BenchmarkId::new("copy-per-batch", batch), |b| {
+            b.iter(|| {
+                let mut copy = map.clone();
+                for _ in 0..batch {
+                    n = n.wrapping_add(1);
+                    copy.insert(probes[(n * 7919) & (PROBES - 1)], n as u64);
+                }
+                map = copy;
+            })
+        });
+    }
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("in-place", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            map.insert(probes[(n * 7919) & (PROBES - 1)], n as u64);
+        })
+    });
+    group.finish();
+}
+
 /// `newer.diff(&older)` at 100k entries, `changes` keys apart: between two
 /// versions of one map (the change log answers, O(changes)) and between two
 /// maps with the same contents (a full comparison, O(n)).
@@ -129,5 +175,5 @@ fn diffs(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, commits, diffs);
+criterion_group!(benches, commits, path_copy, diffs);
 criterion_main!(benches);
